@@ -1,0 +1,54 @@
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+LOCKS := requirements.lock requirements-dev.lock pyproject.toml
+LOCK_HASH := $(shell cat $(LOCKS) 2>/dev/null | sha256sum | cut -c1-16)
+STAMP := $(VENV)/.installed-$(LOCK_HASH)
+
+KAFKA_PORT ?= 9092
+BOOTSTRAP ?= 127.0.0.1:$(KAFKA_PORT)
+export KAFKA_PORT
+
+.PHONY: help install lint fmt test test-unit kafka-up kafka-down kafka-status
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
+	  awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36mmake %-13s\033[0m %s\n", $$1, $$2}'
+
+install: $(STAMP) ## Create or update .venv from the pinned locks (quick when nothing changed)
+
+$(STAMP): $(LOCKS)
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || \
+	  { echo "error: Python 3.11+ is required (set PYTHON=/path/to/python3.11)" >&2; exit 2; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+lint: install ## Ruff (lint and format check) and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+fmt: install ## Apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: install ## The whole suite: unit and integration (starts its own Kafka unless KAFKA_BOOTSTRAP_SERVERS is set)
+	$(PY) -m pytest
+
+test-unit: install ## Unit tests only (no broker)
+	$(PY) -m pytest -m "not integration"
+
+kafka-up: install ## Start a local Kafka (KRaft, no Docker) on 127.0.0.1:$KAFKA_PORT; idempotent
+	$(PY) -m tools.localkafka up
+
+kafka-down: install ## Stop the local Kafka broker
+	$(PY) -m tools.localkafka down
+
+kafka-status: install ## Tell whether the local Kafka broker runs
+	@$(PY) -m tools.localkafka status

@@ -1,0 +1,1 @@
+"""Kafka-to-DuckDB consumer: exactly-once-effect micro-batches into a star schema."""

@@ -1,0 +1,1 @@
+"""Simulator of a messy, reproducible e-commerce order stream published to Kafka."""
