@@ -24,7 +24,7 @@ def add_env_flag(
     flag: str,
     *,
     env: str | Sequence[str],
-    help: str,  # noqa: A002 - mirrors argparse's own keyword
+    help: str,
     required: bool = False,
     default: Any = None,
     **kwargs: Any,

@@ -1,0 +1,361 @@
+"""The consume loop: collect a micro-batch, transform, write in one transaction, then commit.
+
+Order of effects per batch, which is what makes every record land exactly once:
+1. dead letters produced and flushed (inside the DuckDB transaction, before its commit);
+2. the DuckDB transaction commits data, processed keys and the offsets ledger together;
+3. the same offsets are committed to Kafka, synchronously.
+A crash between 2 and 3 is repaired on restart: partitions resume from the ledger.
+"""
+
+from __future__ import annotations
+
+import gc
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import TypeVar
+
+import polars as pl
+from confluent_kafka import KafkaError
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+from consumer.config import Settings
+from consumer.deadletter import DeadLetters
+from consumer.errors import TerminalError, TransientError
+from consumer.logs import get_logger
+from consumer.metrics import Metrics
+from consumer.reference import read_products, read_users
+from consumer.sink import Batch, BatchResult, Warehouse
+from consumer.source import KafkaSource, Records
+from consumer.transform import parse_values
+
+log = get_logger("consumer")
+T = TypeVar("T")
+EMPTY_POLL_SECONDS = 0.5
+
+
+@dataclass
+class _Buffer:
+    values: list[bytes | None] = field(default_factory=list)
+    keys: list[bytes | None] = field(default_factory=list)
+    partitions: list[int] = field(default_factory=list)
+    offsets: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def extend(self, records: Records) -> None:
+        self.values.extend(records.values)
+        self.keys.extend(records.keys)
+        self.partitions.extend(records.partitions)
+        self.offsets.extend(records.offsets)
+
+    def without(self, partitions: set[int]) -> _Buffer:
+        keep = [i for i, p in enumerate(self.partitions) if p not in partitions]
+        return _Buffer(
+            [self.values[i] for i in keep],
+            [self.keys[i] for i in keep],
+            [self.partitions[i] for i in keep],
+            [self.offsets[i] for i in keep],
+        )
+
+
+class Pipeline:
+    def __init__(self, settings: Settings, warehouse: Warehouse, metrics: Metrics) -> None:
+        self._settings = settings
+        self._warehouse = warehouse
+        self._metrics = metrics
+        self._faults = settings.faults
+        instance_id = None
+        if settings.static_membership:
+            instance_id = settings.group_instance_id or f"orders-consumer-{warehouse.instance_id()}"
+        self._instance_id = instance_id
+        self._source = KafkaSource(settings, instance_id, self, on_error=self._kafka_error)
+        self._dead_letters = (
+            DeadLetters(
+                bootstrap_servers=settings.bootstrap_servers,
+                topic=settings.dlq_topic,
+                source_topic=settings.topic,
+                group_id=settings.group_id,
+                kafka_options=dict(settings.kafka_options),
+                faults=settings.faults,
+            )
+            if settings.dlq_topic
+            else None
+        )
+        self._buffer = _Buffer()
+        self._next: dict[int, int] = {}
+        self._stopping = False
+        self._batch_number = 0
+        self._next_batch_id = warehouse.last_batch_id() + 1
+        self._reference_mtimes: dict[Path, float] = {}
+        self._reference_checked = time.monotonic()
+        self._last_kafka_error: str | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Consume until SIGTERM/SIGINT (or idleness with --until-idle); drain; close."""
+        previous = {
+            sig: signal.signal(sig, self._request_stop) for sig in (signal.SIGTERM, signal.SIGINT)
+        }
+        try:
+            self._start()
+            idle_since = time.monotonic()
+            while not self._stopping:
+                self._metrics.tick()
+                self._collect()
+                if self._buffer:
+                    self._process()
+                    idle_since = time.monotonic()
+                elif self._idle_done(idle_since):
+                    log.info(
+                        "idle_exit", idle_seconds=self._settings.until_idle, next_offsets=self._next
+                    )
+                    break
+                self._maybe_reload_reference()
+            if self._buffer:
+                self._process()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self._close()
+
+    def _request_stop(self, _signum: int, _frame: FrameType | None) -> None:
+        self._stopping = True
+
+    def _start(self) -> None:
+        settings = self._settings
+        partitions = self._source.check_cluster(settings.startup_timeout)
+        if partitions is None:
+            if settings.until_idle is not None:
+                raise TerminalError(f"topic {settings.topic} does not exist")
+            log.warning("topic_missing_waiting", topic=settings.topic)
+        if self._dead_letters is not None:
+            self._dead_letters.ensure_topic(partitions or 1)
+        self._load_reference(initial=True)
+        # Long-lived objects (modules, frames of reference data) are frozen out of the cyclic
+        # GC; per-batch garbage is mostly acyclic and freed by reference counting.
+        gc.collect()
+        gc.freeze()
+        self._source.subscribe()
+        self._metrics.set_ready(False)
+        log.info(
+            "consumer_started",
+            topic=settings.topic,
+            group_id=settings.group_id,
+            group_instance_id=self._instance_id,
+            db=str(self._warehouse.path),
+            dlq_topic=settings.dlq_topic,
+            batch_max_records=settings.batch_max_records,
+            batch_max_seconds=settings.batch_max_seconds,
+        )
+
+    def _close(self) -> None:
+        try:
+            self._source.close()
+        finally:
+            if self._dead_letters is not None:
+                self._dead_letters.close()
+        log.info("consumer_stopped", next_offsets=self._next)
+
+    # -- batches -----------------------------------------------------------------------------
+
+    def _collect(self) -> None:
+        """Fill the buffer up to the record limit, or until the batch time has passed since its
+        first record; return early when nothing arrives, so the loop can check idleness."""
+        settings = self._settings
+        deadline = time.monotonic() + (
+            settings.batch_max_seconds if self._buffer else EMPTY_POLL_SECONDS
+        )
+        while not self._stopping and len(self._buffer) < settings.batch_max_records:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            started_empty = not self._buffer
+            records = self._source.poll(
+                settings.batch_max_records - len(self._buffer), min(remaining, 0.1), self._next
+            )
+            self._buffer.extend(records)
+            if started_empty and self._buffer:
+                deadline = time.monotonic() + settings.batch_max_seconds
+
+    def _process(self) -> None:
+        buffer, self._buffer = self._buffer, _Buffer()
+        started = time.perf_counter()
+        self._batch_number += 1
+        number, batch_id = self._batch_number, self._next_batch_id
+        positions = pl.DataFrame(
+            {"idx": range(len(buffer)), "partition": buffer.partitions, "offset": buffer.offsets},
+            schema={"idx": pl.UInt32, "partition": pl.Int32, "offset": pl.Int64},
+        )
+        ends = positions.group_by("partition").agg(pl.col("offset").max() + 1)
+        next_offsets = dict(zip(ends["partition"].to_list(), ends["offset"].to_list(), strict=True))
+        batch = Batch(
+            batch_id,
+            self._settings.topic,
+            parse_values(buffer.values),
+            positions,
+            buffer.keys,
+            buffer.values,
+            next_offsets,
+        )
+
+        def publish_dead_letters(rejects: pl.DataFrame) -> None:
+            if self._dead_letters is not None:
+                self._dead_letters.publish(rejects, number)
+
+        result = self._retry(
+            "duckdb_write",
+            lambda: self._warehouse.write_batch(batch, publish_dead_letters),
+            on_retry=self._warehouse.reconnect,
+        )
+        self._next_batch_id += 1
+        self._faults.hit("kill_after_db_commit", number)
+        self._retry("kafka_commit", lambda: self._source.commit(next_offsets))
+        self._next.update(next_offsets)
+        self._report(batch, result, next_offsets, time.perf_counter() - started)
+
+    def _report(
+        self, batch: Batch, result: BatchResult, next_offsets: dict[int, int], seconds: float
+    ) -> None:
+        by_reason = result.rejected_by_reason()
+        self._metrics.observe_batch(
+            loaded=result.loaded,
+            duplicates=result.duplicates,
+            rejected_by_reason=by_reason,
+            fact_rows=result.fact_rows,
+            records=len(batch.values),
+            seconds=seconds,
+        )
+        highs = self._source.cached_high_watermarks()
+        lag = {p: max(0, high - self._next.get(p, high)) for p, high in highs.items()}
+        self._metrics.set_lag(lag)
+        log.info(
+            "batch_committed",
+            batch_id=batch.batch_id,
+            topic=batch.topic,
+            records=len(batch.values),
+            loaded=result.loaded,
+            duplicates=result.duplicates,
+            rejected=result.rejected,
+            rejected_by_reason=by_reason,
+            fact_rows=result.fact_rows,
+            duration_ms=round(seconds * 1000, 1),
+            lag=sum(lag.values()),
+            next_offsets={str(p): o for p, o in sorted(next_offsets.items())},
+        )
+
+    def _retry(
+        self, operation: str, action: Callable[[], T], on_retry: Callable[[], None] | None = None
+    ) -> T:
+        def before_sleep(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome else None
+            log.warning(
+                "retrying",
+                operation=operation,
+                attempt=state.attempt_number,
+                error=str(error),
+                wait_s=round(state.upcoming_sleep, 2),
+            )
+            self._metrics.retries.labels(operation).inc()
+            self._metrics.tick()
+            if on_retry is not None:
+                on_retry()
+
+        retrying = Retrying(
+            retry=retry_if_exception_type(TransientError),
+            wait=wait_exponential_jitter(initial=0.2, max=10.0),
+            stop=stop_after_delay(self._settings.commit_retry_seconds),
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        return retrying(action)
+
+    def _idle_done(self, idle_since: float) -> bool:
+        until_idle = self._settings.until_idle
+        if until_idle is None or time.monotonic() - idle_since < until_idle:
+            return False
+        if not self._source.assigned:
+            return False
+        ends = self._retry("end_offsets", self._source.end_offsets)
+        return all(self._next.get(p, low) >= high for p, (low, high) in ends.items())
+
+    # -- reference data ----------------------------------------------------------------------
+
+    def _load_reference(self, initial: bool = False) -> None:
+        settings = self._settings
+        files = [f for f in (settings.users_csv, settings.products_csv) if f is not None]
+        if not files:
+            return
+        users = read_users(settings.users_csv) if settings.users_csv else None
+        products = read_products(settings.products_csv) if settings.products_csv else None
+        self._retry(
+            "reference_upsert",
+            lambda: self._warehouse.upsert_reference(users, products),
+            on_retry=self._warehouse.reconnect,
+        )
+        self._reference_mtimes = {f: f.stat().st_mtime for f in files}
+        log.info(
+            "reference_loaded",
+            initial=initial,
+            users=None if users is None else users.height,
+            products=None if products is None else products.height,
+        )
+
+    def _maybe_reload_reference(self) -> None:
+        if time.monotonic() - self._reference_checked < self._settings.reference_poll_seconds:
+            return
+        self._reference_checked = time.monotonic()
+        try:
+            if any(f.stat().st_mtime != m for f, m in self._reference_mtimes.items()):
+                self._load_reference()
+        except (OSError, TerminalError) as exc:
+            log.error("reference_reload_failed", error=str(exc))
+
+    # -- callbacks from the Kafka source -----------------------------------------------------
+
+    def ledger(self) -> dict[int, int]:
+        return self._warehouse.ledger(self._settings.topic)
+
+    def partitions_assigned(self, starts: dict[int, int]) -> None:
+        self._next.update(starts)
+        self._metrics.assigned_partitions.set(len(self._source.assigned))
+        self._metrics.set_ready(True)
+        log.info(
+            "partitions_assigned",
+            topic=self._settings.topic,
+            partitions=sorted(self._source.assigned),
+            start_offsets={str(p): o for p, o in sorted(starts.items())},
+        )
+
+    def partitions_revoking(self, partitions: list[int]) -> None:
+        if self._buffer:
+            self._process()
+        for p in partitions:
+            self._next.pop(p, None)
+        remaining = len(self._source.assigned - set(partitions))
+        self._metrics.assigned_partitions.set(remaining)
+        self._metrics.set_ready(remaining > 0)
+        log.info("partitions_revoked", topic=self._settings.topic, partitions=partitions)
+
+    def partitions_lost(self, partitions: list[int]) -> None:
+        self._buffer = self._buffer.without(set(partitions))
+        for p in partitions:
+            self._next.pop(p, None)
+        log.warning("partitions_lost", topic=self._settings.topic, partitions=partitions)
+
+    def _kafka_error(self, error: KafkaError) -> None:
+        text = error.str()
+        if text != self._last_kafka_error:
+            log.warning("kafka_error", error=text, fatal=error.fatal(), code=error.name())
+            self._last_kafka_error = text

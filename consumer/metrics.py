@@ -1,0 +1,155 @@
+"""Prometheus metrics and the /metrics, /healthz, /readyz endpoints (CONTRACT §7)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+BATCH_SECONDS_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class Metrics:
+    """The consumer's metrics in a registry of its own, plus the health state behind the probes."""
+
+    def __init__(self, liveness_timeout: float = 120.0) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.records = Counter(
+            "pipeline_records", "Kafka records by outcome.", ["outcome"], registry=self.registry
+        )
+        self.rejected = Counter(
+            "pipeline_rejected_records",
+            "Rejected records by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.fact_rows = Counter(
+            "pipeline_fact_rows", "fact_sales rows written.", registry=self.registry
+        )
+        self.batches = Counter(
+            "pipeline_batches", "Micro-batches committed.", registry=self.registry
+        )
+        self.batch_duration = Histogram(
+            "pipeline_batch_duration_seconds",
+            "Time to transform, write and commit a batch.",
+            buckets=BATCH_SECONDS_BUCKETS,
+            registry=self.registry,
+        )
+        self.batch_records = Histogram(
+            "pipeline_batch_records",
+            "Records per micro-batch.",
+            buckets=(1, 10, 100, 1_000, 5_000, 10_000, 20_000, 50_000),
+            registry=self.registry,
+        )
+        self.lag = Gauge(
+            "pipeline_consumer_lag",
+            "Records between the last commit and the partition end.",
+            ["partition"],
+            registry=self.registry,
+        )
+        self.last_commit = Gauge(
+            "pipeline_last_commit_timestamp_seconds",
+            "Unix time of the last offset commit.",
+            registry=self.registry,
+        )
+        self.retries = Counter(
+            "pipeline_retries",
+            "Retried operations after a transient failure.",
+            ["operation"],
+            registry=self.registry,
+        )
+        self.assigned_partitions = Gauge(
+            "pipeline_assigned_partitions",
+            "Partitions assigned to this consumer.",
+            registry=self.registry,
+        )
+        for outcome in ("loaded", "duplicate", "rejected"):
+            self.records.labels(outcome)
+        self._liveness_timeout = liveness_timeout
+        self._last_tick = time.monotonic()
+        self._ready = False
+        self._lag_partitions: set[str] = set()
+
+    def tick(self) -> None:
+        """The loop is alive."""
+        self._last_tick = time.monotonic()
+
+    def set_ready(self, ready: bool) -> None:
+        self._ready = ready
+
+    @property
+    def alive(self) -> bool:
+        return time.monotonic() - self._last_tick < self._liveness_timeout
+
+    @property
+    def ready(self) -> bool:
+        return self._ready and self.alive
+
+    def observe_batch(
+        self,
+        *,
+        loaded: int,
+        duplicates: int,
+        rejected_by_reason: Mapping[str, int],
+        fact_rows: int,
+        records: int,
+        seconds: float,
+    ) -> None:
+        self.records.labels("loaded").inc(loaded)
+        self.records.labels("duplicate").inc(duplicates)
+        self.records.labels("rejected").inc(sum(rejected_by_reason.values()))
+        for reason, count in rejected_by_reason.items():
+            self.rejected.labels(reason).inc(count)
+        self.fact_rows.inc(fact_rows)
+        self.batches.inc()
+        self.batch_duration.observe(seconds)
+        self.batch_records.observe(records)
+        self.last_commit.set(time.time())
+
+    def set_lag(self, lag: Mapping[int, int]) -> None:
+        current = {str(p) for p in lag}
+        for gone in self._lag_partitions - current:
+            self.lag.remove(gone)
+        for partition, value in lag.items():
+            self.lag.labels(str(partition)).set(value)
+        self._lag_partitions = current
+
+    def serve(self, port: int, host: str = "0.0.0.0") -> ThreadingHTTPServer:
+        """Serve the three endpoints from a daemon thread."""
+        server = ThreadingHTTPServer((host, port), _handler_for(self))
+        threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
+        return server
+
+
+def _handler_for(metrics: Metrics) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path == "/metrics":
+                self._send(200, generate_latest(metrics.registry), CONTENT_TYPE_LATEST)
+            elif path == "/healthz":
+                self._probe(metrics.alive)
+            elif path == "/readyz":
+                self._probe(metrics.ready)
+            else:
+                self._send(404, b"not found\n", "text/plain")
+
+        def _probe(self, ok: bool) -> None:
+            self._send(200 if ok else 503, b"ok\n" if ok else b"unavailable\n", "text/plain")
+
+        def _send(self, status: int, body: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Scrapes are not worth a log line each."""
+
+    return Handler

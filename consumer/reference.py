@@ -1,0 +1,89 @@
+"""Reference data (CONTRACT §2): read and validate users.csv and products.csv with Polars."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from consumer.errors import ConfigError
+from consumer.logs import get_logger
+from consumer.transform import MONEY
+
+USER_COLUMNS = ("user_id", "name", "email", "country", "signup_date")
+PRODUCT_COLUMNS = ("sku", "name", "category", "list_price")
+HEADER_LINES = 1
+
+log = get_logger(__name__)
+
+
+def read_users(path: Path) -> pl.DataFrame:
+    """user_id, name, email, country (ISO alpha-2 or empty), signup_date (YYYY-MM-DD or empty)."""
+    raw = _read(path, USER_COLUMNS, "user_id")
+    users = raw.with_columns(
+        pl.col("signup_date").str.to_date("%Y-%m-%d", strict=False).alias("signup_date"),
+    )
+    _reject_rows(
+        path,
+        raw,
+        users["signup_date"].is_null() & raw["signup_date"].is_not_null(),
+        "signup_date",
+        "is not YYYY-MM-DD",
+    )
+    bad_country = raw["country"].is_not_null() & ~raw["country"].str.contains(r"^[A-Z]{2}$")
+    _reject_rows(path, raw, bad_country, "country", "is not an ISO 3166-1 alpha-2 code")
+    return _last_per_key(path, users, "user_id")
+
+
+def read_products(path: Path) -> pl.DataFrame:
+    """sku, name, category, list_price (a decimal >= 0 with at most 4 decimals, or empty)."""
+    raw = _read(path, PRODUCT_COLUMNS, "sku")
+    bad_price = raw["list_price"].is_not_null() & ~raw["list_price"].str.contains(
+        r"^\d{1,14}(\.\d{1,4})?$"
+    )
+    _reject_rows(path, raw, bad_price, "list_price", "is not a decimal >= 0 with <= 4 decimals")
+    products = raw.with_columns(pl.col("list_price").cast(MONEY))
+    return _last_per_key(path, products, "sku")
+
+
+def _read(path: Path, columns: tuple[str, ...], key: str) -> pl.DataFrame:
+    try:
+        frame = pl.read_csv(path, infer_schema=False, encoding="utf8")
+    except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"{path}: cannot read as UTF-8 CSV: {first_line}") from exc
+    missing = [name for name in columns if name not in frame.columns]
+    if missing:
+        raise ConfigError(
+            f"{path}: missing column(s) {', '.join(missing)}; expected header {','.join(columns)}"
+        )
+    frame = frame.select(
+        [pl.col(name).str.strip_chars().replace("", None).alias(name) for name in columns]
+    )
+    _reject_rows(path, frame, frame[key].is_null(), key, "is empty")
+    return frame
+
+
+def _reject_rows(
+    path: Path, frame: pl.DataFrame, bad: pl.Series, column: str, problem: str
+) -> None:
+    positions = bad.arg_true()
+    if positions.len():
+        row = int(positions[0])
+        raise ConfigError(
+            f"{path} line {row + HEADER_LINES + 1}: {column} {frame[column][row]!r} {problem}"
+            + (f" (and {positions.len() - 1} more rows)" if positions.len() > 1 else "")
+        )
+
+
+def _last_per_key(path: Path, frame: pl.DataFrame, key: str) -> pl.DataFrame:
+    unique = frame.unique(subset=key, keep="last", maintain_order=True)
+    if unique.height != frame.height:
+        log.warning(
+            "reference_duplicate_keys",
+            file=str(path),
+            key=key,
+            duplicates=frame.height - unique.height,
+            kept="last",
+        )
+    return unique

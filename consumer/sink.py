@@ -1,0 +1,361 @@
+"""The DuckDB warehouse: schema, reference upserts, and one transaction per micro-batch."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from consumer.errors import (
+    DatabaseError,
+    DatabaseLockedError,
+    PipelineError,
+    TerminalError,
+    TransientError,
+)
+from consumer.faults import FaultPlan
+from consumer.transform import CONFLICTING_DUPLICATE, DUPLICATE, LOADED, Parsed, classify
+
+REJECT_FRAME_SCHEMA = pl.Schema(
+    {
+        "idx": pl.UInt32(),
+        "reason": pl.String(),
+        "detail": pl.String(),
+        "order_id": pl.String(),
+    }
+)
+
+
+def sql_dir() -> Path:
+    """``sql/`` of a source checkout, else the copy installed inside the package."""
+    checkout = Path(__file__).resolve().parent.parent / "sql"
+    if checkout.is_dir():
+        return checkout
+    return Path(str(resources.files("consumer") / "sql"))
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One micro-batch as the sink needs it: parsed frames plus each record's position."""
+
+    batch_id: int
+    topic: str
+    parsed: Parsed
+    positions: pl.DataFrame  # idx, partition, offset
+    keys: list[bytes | None]
+    values: list[bytes | None]
+    next_offsets: dict[int, int]
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    loaded: int
+    duplicates: int
+    fact_rows: int
+    rejects: pl.DataFrame  # idx, partition, offset, reason, detail, order_id, key, value
+
+    @property
+    def rejected(self) -> int:
+        return self.rejects.height
+
+    def rejected_by_reason(self) -> dict[str, int]:
+        counts = self.rejects.group_by("reason").len()
+        return dict(zip(counts["reason"].to_list(), counts["len"].to_list(), strict=True))
+
+
+def translate(exc: duckdb.Error, path: Path) -> PipelineError:
+    """Map a DuckDB exception to the pipeline's hierarchy."""
+    message = str(exc).splitlines()[0]
+    if isinstance(exc, duckdb.IOException) and "lock" in message.lower():
+        pid = re.search(r"PID (\d+)", message)
+        holder = f" (PID {pid.group(1)})" if pid else ""
+        return DatabaseLockedError(
+            f"database {path} is in use by another process{holder}; "
+            "one consumer process per database"
+        )
+    if isinstance(exc, duckdb.IOException | duckdb.TransactionException | duckdb.FatalException):
+        return TransientError(f"DuckDB: {message}")
+    return TerminalError(f"DuckDB: {message}")
+
+
+class Warehouse:
+    """Owns the single read-write DuckDB connection of this process."""
+
+    def __init__(self, path: Path, faults: FaultPlan | None = None) -> None:
+        self.path = path
+        self._faults = faults or FaultPlan()
+        self._con = self._connect()
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            con = duckdb.connect(str(self.path))
+        except duckdb.Error as exc:
+            error = translate(exc, self.path)
+            raise (
+                error
+                if isinstance(error, DatabaseLockedError)
+                else DatabaseError(f"cannot open database {self.path}: {str(exc).splitlines()[0]}")
+            ) from exc
+        except OSError as exc:
+            raise DatabaseError(f"cannot create {self.path.parent}: {exc.strerror}") from exc
+        try:
+            self._migrate(con)
+        except duckdb.Error as exc:
+            con.close()
+            raise DatabaseError(f"cannot apply the schema to {self.path}: {exc}") from exc
+        return con
+
+    @staticmethod
+    def _migrate(con: duckdb.DuckDBPyConnection) -> None:
+        con.execute("BEGIN TRANSACTION")
+        con.execute((sql_dir() / "001_star_schema.sql").read_text())
+        applied = {row[0] for row in con.execute("SELECT version FROM schema_version").fetchall()}
+        for script in sorted(sql_dir().glob("[0-9][0-9][0-9]_*.sql")):
+            version = int(script.name[:3])
+            if version not in applied:
+                if version != 1:
+                    con.execute(script.read_text())
+                con.execute("INSERT INTO schema_version VALUES (?, ?)", [version, _now()])
+        con.execute(
+            "INSERT INTO pipeline_meta VALUES ('instance_id', ?) ON CONFLICT DO NOTHING",
+            [uuid.uuid4().hex[:12]],
+        )
+        con.execute("COMMIT")
+
+    def reconnect(self) -> None:
+        """Start over with a fresh connection, after a failed transaction."""
+        with suppress(duckdb.Error):
+            self._con.close()
+        self._con = self._connect()
+
+    def close(self) -> None:
+        try:
+            self._con.close()
+        except duckdb.Error as exc:
+            raise translate(exc, self.path) from exc
+
+    def instance_id(self) -> str:
+        row = self._con.execute(
+            "SELECT value FROM pipeline_meta WHERE key = 'instance_id'"
+        ).fetchone()
+        assert row is not None
+        return str(row[0])
+
+    def ledger(self, topic: str) -> dict[int, int]:
+        """The next offset to read per partition, as committed with the data."""
+        rows = self._con.execute(
+            'SELECT "partition", next_offset FROM kafka_offsets WHERE topic = ?', [topic]
+        ).fetchall()
+        return {int(partition): int(offset) for partition, offset in rows}
+
+    def last_batch_id(self) -> int:
+        row = self._con.execute("SELECT coalesce(max(batch_id), 0) FROM load_batches").fetchone()
+        return int(row[0]) if row else 0
+
+    @contextmanager
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        con = self._con
+        try:
+            con.execute("BEGIN TRANSACTION")
+            yield con
+            con.execute("COMMIT")
+        except BaseException as exc:
+            with suppress(duckdb.Error):
+                con.execute("ROLLBACK")
+            if isinstance(exc, duckdb.Error):
+                raise translate(exc, self.path) from exc
+            raise
+
+    def upsert_reference(self, users: pl.DataFrame | None, products: pl.DataFrame | None) -> None:
+        """Insert or complete dimension rows; placeholders become real (is_inferred = false)."""
+        now = _now()
+        with self._transaction() as con:
+            if users is not None:
+                con.register("ref_users", users)
+                con.execute(
+                    """
+                    INSERT INTO dim_user
+                    SELECT user_id, name, email, country, signup_date, false, $now FROM ref_users
+                    ON CONFLICT (user_id) DO UPDATE SET
+                        name = excluded.name, email = excluded.email, country = excluded.country,
+                        signup_date = excluded.signup_date, is_inferred = false,
+                        updated_at = excluded.updated_at
+                    """,
+                    {"now": now},
+                )
+                con.unregister("ref_users")
+            if products is not None:
+                con.register("ref_products", products)
+                con.execute(
+                    """
+                    INSERT INTO dim_product
+                    SELECT sku, name, category, list_price, false, $now FROM ref_products
+                    ON CONFLICT (sku) DO UPDATE SET
+                        name = excluded.name, category = excluded.category,
+                        list_price = excluded.list_price, is_inferred = false,
+                        updated_at = excluded.updated_at
+                    """,
+                    {"now": now},
+                )
+                con.unregister("ref_products")
+
+    def write_batch(
+        self, batch: Batch, before_commit: Callable[[pl.DataFrame], None]
+    ) -> BatchResult:
+        """Write one batch in ONE transaction; ``before_commit`` sees the final rejects.
+
+        Anything raised rolls the whole batch back, so no offset is recorded without its data.
+        """
+        number = batch.batch_id
+        with self._transaction() as con:
+            orders = batch.parsed.orders.join(batch.positions, on="idx")
+            con.register("b_orders", orders.select("order_id"))
+            loaded_before = con.sql(
+                "SELECT p.order_id, p.content_hash FROM processed_orders AS p "
+                "SEMI JOIN b_orders AS b ON p.order_id = b.order_id"
+            ).pl()
+            con.unregister("b_orders")
+            outcome = classify(orders, loaded_before)
+            loaded = outcome.filter(pl.col("outcome") == LOADED)
+            lines = batch.parsed.lines.join(
+                loaded.select("idx", "order_id", "user_id", "created_at"), on="idx"
+            )
+            rejects = self._rejects(batch, outcome)
+            self._faults.hit("fail_db_write", number)
+            self._insert_loaded(con, batch, loaded, lines)
+            self._faults.hit("kill_mid_write", number)
+            result = BatchResult(
+                loaded=loaded.height,
+                duplicates=int((outcome["outcome"] == DUPLICATE).sum()),
+                fact_rows=lines.height,
+                rejects=rejects,
+            )
+            self._insert_accounting(con, batch, outcome, result)
+            before_commit(rejects)
+        return result
+
+    @staticmethod
+    def _rejects(batch: Batch, outcome: pl.DataFrame) -> pl.DataFrame:
+        conflicts = outcome.filter(pl.col("outcome") == CONFLICTING_DUPLICATE).select(
+            "idx",
+            pl.lit(CONFLICTING_DUPLICATE).alias("reason"),
+            pl.format("content differs from the loaded version of order {}", "order_id").alias(
+                "detail"
+            ),
+            "order_id",
+        )
+        parsed = batch.parsed.rejects.with_columns(pl.lit(None, pl.String).alias("order_id"))
+        rejects = pl.concat([parsed, conflicts.cast(REJECT_FRAME_SCHEMA)]).sort("idx")
+        values = [batch.values[i] for i in rejects["idx"].to_list()]
+        return rejects.join(batch.positions, on="idx").with_columns(
+            pl.Series("key", [batch.keys[i] for i in rejects["idx"].to_list()], pl.Binary),
+            pl.Series("value", values, pl.Binary),
+            pl.Series("value_text", [_text_or_none(v) for v in values], pl.String),
+        )
+
+    @staticmethod
+    def _insert_loaded(
+        con: duckdb.DuckDBPyConnection, batch: Batch, loaded: pl.DataFrame, lines: pl.DataFrame
+    ) -> None:
+        params = {"now": _now(), "batch": batch.batch_id, "topic": batch.topic}
+        con.register("b_loaded", loaded)
+        con.register("b_lines", lines)
+        con.execute(
+            "INSERT INTO dim_user (user_id, is_inferred, updated_at) "
+            "SELECT DISTINCT user_id, true, $now FROM b_loaded WHERE user_id IS NOT NULL "
+            "ON CONFLICT DO NOTHING",
+            {"now": params["now"]},
+        )
+        con.execute(
+            "INSERT INTO dim_product (sku, is_inferred, updated_at) "
+            "SELECT DISTINCT sku, true, $now FROM b_lines ON CONFLICT DO NOTHING",
+            {"now": params["now"]},
+        )
+        con.execute(
+            "INSERT INTO dim_order SELECT order_id, user_id, amount, currency, source, promo, "
+            'created_at, line_count, $topic, "partition", "offset", $batch FROM b_loaded',
+            {"topic": batch.topic, "batch": batch.batch_id},
+        )
+        con.execute(
+            "INSERT INTO fact_sales SELECT order_id, line_number, sku, user_id, quantity, "
+            "unit_price, created_at FROM b_lines"
+        )
+        con.execute(
+            "INSERT INTO processed_orders SELECT order_id, content_hash, $batch FROM b_loaded",
+            {"batch": batch.batch_id},
+        )
+        con.unregister("b_loaded")
+        con.unregister("b_lines")
+
+    @staticmethod
+    def _insert_accounting(
+        con: duckdb.DuckDBPyConnection,
+        batch: Batch,
+        outcome: pl.DataFrame,
+        result: BatchResult,
+    ) -> None:
+        duplicates = outcome.filter(pl.col("outcome") == DUPLICATE).select(
+            "partition", "offset", "order_id"
+        )
+        ledger = pl.DataFrame(
+            {
+                "partition": list(batch.next_offsets),
+                "next_offset": list(batch.next_offsets.values()),
+            },
+            schema={"partition": pl.Int32, "next_offset": pl.Int64},
+        )
+        con.register("b_duplicates", duplicates)
+        con.register("b_rejects", result.rejects)
+        con.register("b_ledger", ledger)
+        topic, number = batch.topic, batch.batch_id
+        con.execute(
+            'INSERT INTO dropped_duplicates SELECT $topic, "partition", "offset", order_id, $batch '
+            "FROM b_duplicates",
+            {"topic": topic, "batch": number},
+        )
+        con.execute(
+            'INSERT INTO rejected_events SELECT $topic, "partition", "offset", reason, detail, '
+            "order_id, key, value, value_text, $batch FROM b_rejects",
+            {"topic": topic, "batch": number},
+        )
+        con.execute(
+            'INSERT INTO kafka_offsets SELECT $topic, "partition", next_offset, $batch '
+            'FROM b_ledger ON CONFLICT (topic, "partition") DO UPDATE SET '
+            "next_offset = excluded.next_offset, batch_id = excluded.batch_id",
+            {"topic": topic, "batch": number},
+        )
+        con.execute(
+            "INSERT INTO load_batches VALUES ($batch, $now, $records, $loaded, $dups, $rejected, "
+            "$facts)",
+            {
+                "batch": number,
+                "now": _now(),
+                "records": len(batch.values),
+                "loaded": result.loaded,
+                "dups": result.duplicates,
+                "rejected": result.rejected,
+                "facts": result.fact_rows,
+            },
+        )
+        for name in ("b_duplicates", "b_rejects", "b_ledger"):
+            con.unregister(name)
+
+
+def _text_or_none(value: bytes | None) -> str | None:
+    try:
+        return None if value is None else value.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)

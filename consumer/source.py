@@ -1,0 +1,220 @@
+"""Kafka side of the consumer: group membership, rebalances, micro-batch polling, commits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from confluent_kafka import (
+    OFFSET_INVALID,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
+
+from consumer.config import Settings
+from consumer.errors import BrokerUnavailableError, FencedError, TerminalError, TransientError
+from consumer.logs import get_logger
+
+log = get_logger(__name__)
+
+COMMIT_LOST_GENERATION = frozenset(
+    {
+        KafkaError.REBALANCE_IN_PROGRESS,
+        KafkaError.ILLEGAL_GENERATION,
+        KafkaError.UNKNOWN_MEMBER_ID,
+        KafkaError._ASSIGNMENT_LOST,
+    }
+)
+
+
+class RebalanceListener(Protocol):
+    def ledger(self) -> dict[int, int]: ...
+    def partitions_assigned(self, starts: dict[int, int]) -> None: ...
+    def partitions_revoking(self, partitions: list[int]) -> None: ...
+    def partitions_lost(self, partitions: list[int]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Records:
+    """Columns of one poll: what the transform and the sink need, nothing more."""
+
+    values: list[bytes | None]
+    keys: list[bytes | None]
+    partitions: list[int]
+    offsets: list[int]
+
+
+def consumer_config(settings: Settings, instance_id: str | None) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "bootstrap.servers": settings.bootstrap_servers,
+        "group.id": settings.group_id,
+        "client.id": "orders-consumer",
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        "partition.assignment.strategy": "cooperative-sticky",
+        "enable.partition.eof": False,
+        "fetch.max.bytes": 64 * 1024 * 1024,
+        "max.partition.fetch.bytes": 8 * 1024 * 1024,
+        "fetch.wait.max.ms": 100,
+        "reconnect.backoff.max.ms": 2000,
+    }
+    if instance_id:
+        config["group.instance.id"] = instance_id
+    config.update(settings.kafka_options)
+    return config
+
+
+class KafkaSource:
+    def __init__(
+        self,
+        settings: Settings,
+        instance_id: str | None,
+        listener: RebalanceListener,
+        on_error: Callable[[KafkaError], None] | None = None,
+    ) -> None:
+        self.topic = settings.topic
+        self._listener = listener
+        self._on_error = on_error
+        self._fatal: KafkaError | None = None
+        self.assigned: set[int] = set()
+        config = consumer_config(settings, instance_id)
+        config["error_cb"] = self._error
+        try:
+            self._consumer = Consumer(config)
+        except KafkaException as exc:
+            raise TerminalError(f"invalid Kafka client configuration: {exc.args[0]}") from exc
+
+    def check_cluster(self, timeout: float) -> int | None:
+        """Wait for the cluster; return the topic's partition count, or None if it is missing."""
+        try:
+            metadata = self._consumer.list_topics(self.topic, timeout=timeout)
+        except KafkaException as exc:
+            raise BrokerUnavailableError(
+                f"cannot reach Kafka within {timeout:.0f}s: {exc.args[0].str()}"
+            ) from exc
+        topic = metadata.topics.get(self.topic)
+        if topic is None or topic.error is not None:
+            return None
+        return len(topic.partitions)
+
+    def subscribe(self) -> None:
+        self._consumer.subscribe(
+            [self.topic], on_assign=self._assign, on_revoke=self._revoke, on_lost=self._lost
+        )
+
+    def poll(self, max_records: int, timeout: float, skip_below: Mapping[int, int]) -> Records:
+        """Up to ``max_records`` records; offsets below ``skip_below[partition]`` are dropped."""
+        messages: list[Message] = self._consumer.consume(max_records, timeout)
+        if self._fatal is not None:
+            raise TerminalError(f"fatal Kafka error: {self._fatal.str()}")
+        values: list[bytes | None] = []
+        keys: list[bytes | None] = []
+        partitions: list[int] = []
+        offsets: list[int] = []
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                self._error(error)
+                continue
+            partition: int = message.partition()  # type: ignore[assignment]
+            offset: int = message.offset()  # type: ignore[assignment]
+            if offset < skip_below.get(partition, 0):
+                continue
+            values.append(message.value())
+            keys.append(message.key())
+            partitions.append(partition)
+            offsets.append(offset)
+        return Records(values, keys, partitions, offsets)
+
+    def commit(self, next_offsets: Mapping[int, int]) -> bool:
+        """Commit synchronously. False when the group generation moved on (data is safe in the
+        ledger and the next owner resumes from it); TransientError when it may succeed later."""
+        offsets = [TopicPartition(self.topic, p, o) for p, o in next_offsets.items()]
+        try:
+            results = self._consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            return self._commit_failed(exc.args[0])
+        failed = [tp.error for tp in results or [] if tp.error is not None]
+        return self._commit_failed(failed[0]) if failed else True
+
+    def _commit_failed(self, error: KafkaError) -> bool:
+        if error.code() == KafkaError.FENCED_INSTANCE_ID:
+            raise FencedError("another consumer took over this group.instance.id; stopping")
+        if error.code() in COMMIT_LOST_GENERATION:
+            log.warning("commit_skipped_rebalance", error=error.str())
+            return False
+        if error.fatal():
+            raise TerminalError(f"Kafka commit failed: {error.str()}")
+        raise TransientError(f"Kafka commit failed: {error.str()}")
+
+    def end_offsets(self, timeout: float = 10.0) -> dict[int, tuple[int, int]]:
+        """(low, high) watermarks of every assigned partition, asked from the broker."""
+        try:
+            return {
+                p: self._consumer.get_watermark_offsets(
+                    TopicPartition(self.topic, p), timeout=timeout, cached=False
+                )
+                for p in sorted(self.assigned)
+            }
+        except KafkaException as exc:
+            raise TransientError(f"cannot read end offsets: {exc.args[0].str()}") from exc
+
+    def cached_high_watermarks(self) -> dict[int, int]:
+        marks = {}
+        for p in self.assigned:
+            _, high = self._consumer.get_watermark_offsets(
+                TopicPartition(self.topic, p), cached=True
+            )
+            if high >= 0:
+                marks[p] = high
+        return marks
+
+    def close(self) -> None:
+        self._consumer.close()
+
+    def _error(self, error: KafkaError) -> None:
+        if error.fatal():
+            self._fatal = error
+        if self._on_error is not None:
+            self._on_error(error)
+
+    def _assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        ledger = self._listener.ledger()
+        try:
+            committed = {tp.partition: tp.offset for tp in consumer.committed(partitions, 10)}
+        except KafkaException as exc:
+            log.warning("committed_offsets_unavailable", error=exc.args[0].str())
+            committed = {}
+        starts: dict[int, int] = {}
+        for tp in partitions:
+            stored = ledger.get(tp.partition)
+            group = committed.get(tp.partition, OFFSET_INVALID)
+            if stored is not None and stored > group:
+                tp.offset = stored
+            elif stored is not None and stored < group:
+                log.warning(
+                    "ledger_behind_group", partition=tp.partition, ledger=stored, committed=group
+                )
+            start = tp.offset if tp.offset >= 0 else group
+            if start >= 0:
+                starts[tp.partition] = start
+        consumer.incremental_assign(partitions)
+        self.assigned |= {tp.partition for tp in partitions}
+        self._listener.partitions_assigned(starts)
+
+    def _revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        numbers = [tp.partition for tp in partitions]
+        self._listener.partitions_revoking(numbers)
+        consumer.incremental_unassign(partitions)
+        self.assigned -= set(numbers)
+
+    def _lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        numbers = [tp.partition for tp in partitions]
+        self._listener.partitions_lost(numbers)
+        consumer.incremental_unassign(partitions)
+        self.assigned -= set(numbers)

@@ -1,0 +1,7 @@
+-- Sales per channel (the order's metadata.source); orders without one fall under NULL.
+SELECT o.source, sum(f.quantity * f.unit_price) AS total_sales
+FROM fact_sales AS f
+JOIN dim_order AS o ON o.order_id = f.order_id
+GROUP BY o.source
+ORDER BY o.source IS NULL, total_sales DESC, o.source
+LIMIT $limit
