@@ -1,0 +1,169 @@
+"""Shared test machinery: run the consumer as a real process, publish records, and compare the
+warehouse with the independent oracle (``tests/oracle.py``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from confluent_kafka import Producer
+
+from tests.oracle import REPORT_KEYS, Expected, report
+
+ROOT = Path(__file__).resolve().parent.parent
+REPORT_NAMES = tuple(REPORT_KEYS)
+
+
+def consumer_command(
+    bootstrap: str, topic: str, group: str, db: Path, *extra: str
+) -> list[str]:
+    return [
+        sys.executable, "-m", "consumer", "run", "--bootstrap-servers", bootstrap,
+        "--topic", topic, "--group-id", group, "--db", str(db), "--log-format", "json", *extra,
+    ]
+
+
+def consumer_env(faults: str = "", **extra: str) -> dict[str, str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **extra}
+    env.pop("ORDERS_FAULTS", None)
+    if faults:
+        env["ORDERS_FAULTS"] = faults
+    return env
+
+
+def run_consumer(
+    bootstrap: str,
+    topic: str,
+    group: str,
+    db: Path,
+    *extra: str,
+    until_idle: float = 2.0,
+    faults: str = "",
+    timeout: float = 300,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``consumer run --until-idle`` to completion; return the finished process."""
+    return subprocess.run(
+        consumer_command(bootstrap, topic, group, db, "--until-idle", str(until_idle), *extra),
+        capture_output=True, text=True, timeout=timeout, env=consumer_env(faults), cwd=ROOT,
+    )
+
+
+def start_consumer(
+    bootstrap: str, topic: str, group: str, db: Path, *extra: str, faults: str = "",
+    log: Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start a long-running consumer; its stdout (JSON logs) goes to ``log``."""
+    out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - handed to the child
+    return subprocess.Popen(
+        consumer_command(bootstrap, topic, group, db, *extra),
+        stdout=out, stderr=subprocess.STDOUT, env=consumer_env(faults), cwd=ROOT,
+    )
+
+
+def log_events(stdout: str) -> list[dict[str, Any]]:
+    """Parse JSON log lines; fail on any line that is not JSON."""
+    events = []
+    for line in stdout.splitlines():
+        if line.strip():
+            events.append(json.loads(line))
+    return events
+
+
+def publish(bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, bytes | None]]) -> int:
+    """Produce (key, value) pairs in order with an idempotent producer; return the count.
+
+    Unkeyed records go to partition 0, so that publishing a stream twice places them alike.
+    """
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 10}
+    )
+    count = 0
+    for key, value in records:
+        while True:
+            try:
+                if key is None:
+                    producer.produce(topic, value=value, partition=0)
+                else:
+                    producer.produce(topic, value=value, key=key)
+                break
+            except BufferError:
+                producer.poll(0.1)
+        count += 1
+        producer.poll(0)
+    remaining = producer.flush(60)
+    assert remaining == 0, f"{remaining} records not delivered"
+    return count
+
+
+def query_json(db: Path, name: str, limit: int | None = None) -> list[dict[str, Any]]:
+    """Run ``consumer query NAME --format json`` and parse it with exact decimals."""
+    args = [sys.executable, "-m", "consumer", "query", name, "--db", str(db), "--format", "json"]
+    if limit is not None:
+        args += ["--limit", str(limit)]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    rows: list[dict[str, Any]] = json.loads(proc.stdout, parse_float=Decimal)
+    return rows
+
+
+def _rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def assert_warehouse_matches(db: Path, expected: Expected, topic: str) -> None:
+    """Every table and all four reports equal the oracle's expectation exactly."""
+    assert not expected.ambiguous_order_ids, "test stream must keep an order in one partition"
+    orders = _rows(db, "SELECT order_id, user_id, amount, currency, source, promo, created_at "
+                       "FROM dim_order")
+    assert len(orders) == len({row[0] for row in orders}), "an order was loaded twice"
+    assert {row[0]: row for row in orders} == {
+        o.order_id: (o.order_id, o.user_id, o.amount, o.currency, o.source, o.promo, o.created_at)
+        for o in expected.orders.values()
+    }
+    lines = _rows(db, "SELECT order_id, line_number, sku, user_id, quantity, unit_price, "
+                      "created_at FROM fact_sales")
+    assert len(lines) == len(expected.lines), "fact_sales has missing or duplicated lines"
+    assert {(row[0], row[1]): row for row in lines} == {
+        key: (ln.order_id, ln.line_number, ln.sku, ln.user_id, ln.quantity, ln.unit_price,
+              ln.created_at)
+        for key, ln in expected.lines.items()
+    }
+    rejected = _rows(db, 'SELECT topic, "partition", "offset", reason FROM rejected_events')
+    assert {(t, p, o): r for t, p, o, r in rejected} == expected.rejected
+    assert len(rejected) == len(expected.rejected)
+    duplicates = _rows(db, 'SELECT topic, "partition", "offset" FROM dropped_duplicates')
+    assert sorted(duplicates) == sorted(expected.duplicates)
+    loaded = _rows(db, 'SELECT kafka_topic, kafka_partition, kafka_offset, order_id FROM dim_order')
+    assert {(t, p, o): oid for t, p, o, oid in loaded} == expected.loaded
+    processed = _rows(db, "SELECT order_id FROM processed_orders")
+    assert sorted(r[0] for r in processed) == sorted(expected.orders)
+    assert_dimensions_match(db, expected)
+    for name in REPORT_NAMES:
+        assert query_json(db, name) == report(expected, name), name
+
+
+def assert_dimensions_match(db: Path, expected: Expected) -> None:
+    users = _rows(db, "SELECT user_id, name, email, country, signup_date, is_inferred "
+                      "FROM dim_user")
+    assert {row[0]: row for row in users} == {
+        u.user_id: (u.user_id, u.name, u.email, u.country, u.signup_date, u.is_inferred)
+        for u in expected.users.values()
+    }
+    products = _rows(db, "SELECT sku, name, category, list_price, is_inferred FROM dim_product")
+    assert {row[0]: row for row in products} == {
+        p.sku: (p.sku, p.name, p.category, p.list_price, p.is_inferred)
+        for p in expected.products.values()
+    }
+
+
+def table_counts(db: Path, tables: Sequence[str]) -> dict[str, int]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return {t: int(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in tables}

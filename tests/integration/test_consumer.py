@@ -1,0 +1,163 @@
+"""The consumer as a real process against a real broker, checked against the oracle."""
+
+from __future__ import annotations
+
+import csv
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer
+
+from tests.corpus import edge_records
+from tests.harness import (
+    assert_warehouse_matches,
+    log_events,
+    publish,
+    run_consumer,
+    start_consumer,
+    table_counts,
+)
+from tests.oracle import compute_expected, read_topic
+
+pytestmark = pytest.mark.integration
+
+LOADED_TABLES = ("dim_order", "fact_sales", "processed_orders", "dim_user", "dim_product")
+
+
+def write_reference(directory: Path) -> tuple[Path, Path]:
+    """Reference data covering the corpus's regular user and sku, not its late-arriving ones."""
+    users, products = directory / "users.csv", directory / "products.csv"
+    with users.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["user_id", "name", "email", "country", "signup_date"])
+        writer.writerow(["u-edge", "Zoë Łukasiewicz, Jr.", "zoe@example.org", "PL", "2024-02-29"])
+        writer.writerow(["u-ré", "René \"Le Roi\" Dupont", "rene@example.fr", "FR", "2023-01-15"])
+    with products.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["sku", "name", "category", "list_price"])
+        writer.writerow(["p-edge", "Café grinder", "kitchen", "10.50"])
+        writer.writerow(["p-edge-1", "Teapot", "kitchen", "12"])
+    return users, products
+
+
+def test_every_contract_case_lands_exactly_as_the_oracle_expects(
+    kafka_bootstrap: str, topic: str, group_id: str, db_path: Path, tmp_path: Path
+) -> None:
+    """Every tolerated and rejected case loads, drops or rejects exactly as computed apart."""
+    publish(kafka_bootstrap, topic, edge_records())
+    users, products = write_reference(tmp_path)
+    proc = run_consumer(kafka_bootstrap, topic, group_id, db_path,
+                        "--users-csv", str(users), "--products-csv", str(products))
+    assert proc.returncode == 0, proc.stderr
+
+    expected = compute_expected(read_topic(kafka_bootstrap, topic), users, products)
+    assert {"empty_payload", "invalid_json", "not_an_object", "missing_order_id",
+            "invalid_created_at", "invalid_item", "invalid_amount",
+            "conflicting_duplicate"} <= set(expected.rejected.values())
+    assert ("edge-3000-lines", 3000) in expected.lines
+    assert_warehouse_matches(db_path, expected, topic)
+
+    summaries = [e for e in log_events(proc.stdout) if e["event"] == "batch_committed"]
+    assert sum(e["records"] for e in summaries) == len(read_topic(kafka_bootstrap, topic))
+    assert sum(e["rejected"] for e in summaries) == len(expected.rejected)
+
+
+def test_dead_letters_keep_key_value_and_carry_the_reason_headers(
+    kafka_bootstrap: str, topic: str, group_id: str, db_path: Path
+) -> None:
+    """Each rejected record reaches <topic>.dlq with its key, value and Connect-style headers."""
+    publish(kafka_bootstrap, topic, edge_records())
+    assert run_consumer(kafka_bootstrap, topic, group_id, db_path).returncode == 0
+    records = read_topic(kafka_bootstrap, topic)
+    expected = compute_expected(records)
+    originals = {(r.partition, r.offset): r for r in records}
+
+    reader = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": group_id + "-dlq",
+                       "auto.offset.reset": "earliest"})
+    reader.subscribe([f"{topic}.dlq"])
+    seen: dict[tuple[int, int], str] = {}
+    deadline = time.monotonic() + 60
+    while len(seen) < len(expected.rejected) and time.monotonic() < deadline:
+        message = reader.poll(0.5)
+        if message is None or message.error():
+            continue
+        headers = {k: v.decode() for k, v in message.headers() or []}
+        assert headers["__connect.errors.topic"] == topic
+        position = (int(headers["__connect.errors.partition"]),
+                    int(headers["__connect.errors.offset"]))
+        original = originals[position]
+        assert (message.key(), message.value()) == (original.key, original.value)
+        assert headers["__connect.errors.exception.message"]
+        seen[position] = headers["__connect.errors.exception.class.name"]
+    reader.close()
+    assert seen == {(p, o): reason for (_, p, o), reason in expected.rejected.items()}
+
+
+def test_feeding_the_same_records_twice_changes_nothing(
+    kafka_bootstrap: str, topic: str, group_id: str, db_path: Path
+) -> None:
+    """A second copy of the whole stream adds no order and no line; reports stay the same."""
+    publish(kafka_bootstrap, topic, edge_records())
+    assert run_consumer(kafka_bootstrap, topic, group_id, db_path).returncode == 0
+    before = table_counts(db_path, LOADED_TABLES)
+
+    publish(kafka_bootstrap, topic, edge_records())
+    assert run_consumer(kafka_bootstrap, topic, group_id, db_path).returncode == 0
+    assert table_counts(db_path, LOADED_TABLES) == before
+    assert_warehouse_matches(db_path, compute_expected(read_topic(kafka_bootstrap, topic)), topic)
+
+
+def test_a_restart_resumes_where_the_database_left_off(
+    kafka_bootstrap: str, topic_factory: Callable[..., str], group_id: str, db_path: Path
+) -> None:
+    """Stop after half the stream, publish the rest, restart: nothing lost, nothing twice."""
+    topic = topic_factory(2)
+    records = edge_records()
+    publish(kafka_bootstrap, topic, records[: len(records) // 2])
+    assert run_consumer(kafka_bootstrap, topic, group_id, db_path).returncode == 0
+    publish(kafka_bootstrap, topic, records[len(records) // 2 :])
+    second = run_consumer(kafka_bootstrap, topic, group_id, db_path)
+    assert second.returncode == 0
+
+    assert_warehouse_matches(db_path, compute_expected(read_topic(kafka_bootstrap, topic)), topic)
+    assigned = [e for e in log_events(second.stdout) if e["event"] == "partitions_assigned"]
+    assert assigned and all(int(o) > 0 for o in assigned[0]["start_offsets"].values())
+
+
+def test_a_crash_between_the_database_and_kafka_commits_redelivers_nothing(
+    kafka_bootstrap: str, topic: str, group_id: str, db_path: Path
+) -> None:
+    """Killed after the DuckDB commit but before the Kafka commit, the restart resumes from
+    the ledger: no record is counted twice."""
+    publish(kafka_bootstrap, topic, edge_records())
+    crashed = run_consumer(kafka_bootstrap, topic, group_id, db_path,
+                           faults="kill_after_db_commit@1")
+    assert crashed.returncode == -signal.SIGKILL
+    assert run_consumer(kafka_bootstrap, topic, group_id, db_path).returncode == 0
+    assert_warehouse_matches(db_path, compute_expected(read_topic(kafka_bootstrap, topic)), topic)
+
+
+def test_a_second_process_on_the_same_database_is_refused_and_sigterm_exits_0(
+    kafka_bootstrap: str, topic: str, group_id: str, db_path: Path, tmp_path: Path
+) -> None:
+    """The second consumer fails fast before joining the group; the first drains on SIGTERM."""
+    publish(kafka_bootstrap, topic, edge_records())
+    log = tmp_path / "first.log"
+    first = start_consumer(kafka_bootstrap, topic, group_id, db_path, log=log)
+    try:
+        deadline = time.monotonic() + 60
+        while "batch_committed" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        second = run_consumer(kafka_bootstrap, topic, group_id + "-other", db_path, timeout=60)
+        assert second.returncode == 1
+        assert "in use by another process" in second.stderr
+        assert len(second.stderr.strip().splitlines()) == 1
+        assert "partitions_assigned" not in second.stdout
+    finally:
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(timeout=60) == 0
+    events = log_events(log.read_text())
+    assert events[-1]["event"] == "consumer_stopped"
