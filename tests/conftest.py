@@ -15,8 +15,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import docker
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
+from testcontainers.community.kafka import KafkaContainer
 
 from tools.localkafka import LocalKafka
 
@@ -32,8 +34,6 @@ class Broker:
 
 def _docker_engine_answers() -> bool:
     try:
-        import docker
-
         docker.from_env(timeout=3).ping()
     except Exception:
         return False
@@ -46,8 +46,6 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
         yield Broker(bootstrap, "KAFKA_BOOTSTRAP_SERVERS")
         return
     if os.environ.get("ORDERS_TEST_NO_DOCKER") != "1" and _docker_engine_answers():
-        from testcontainers.kafka import KafkaContainer
-
         with KafkaContainer(TESTCONTAINERS_IMAGE).with_kraft() as container:
             yield Broker(container.get_bootstrap_server(), "testcontainers")
         return

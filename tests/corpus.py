@@ -37,8 +37,11 @@ def _dump(doc: dict[str, Any], **options: Any) -> bytes:
 def tolerated() -> list[Record]:
     records = []
     timestamps = [
-        "2025-08-20T15:23:10+02:00", "2025-08-20T15:23:10.123456-05:30",
-        "2025-08-20T15:23:10", "2025-08-20 15:23:10.5Z", "2025-12-31T23:30:00-01:00",
+        "2025-08-20T15:23:10+02:00",
+        "2025-08-20T15:23:10.123456-05:30",
+        "2025-08-20T15:23:10",
+        "2025-08-20 15:23:10.5Z",
+        "2025-12-31T23:30:00-01:00",
     ]
     for n, stamp in enumerate(timestamps):
         records.append(_keyed(f"edge-ts-{n}", _dump(_doc(f"edge-ts-{n}", created_at=stamp))))
@@ -51,10 +54,15 @@ def tolerated() -> list[Record]:
         "amount-mismatch": {"amount": 999.99},
         "extra-fields": {"coupon": {"code": "X", "n": [1, 2]}, "z": None},
         "same-sku-twice": {"items": [{"sku": "p-edge", "quantity": 1, "price": 1.5}] * 2},
-        "late-user-and-sku": {"user_id": "u-edge-late",
-                              "items": [{"sku": "p-edge-late", "quantity": 3, "price": 2.25}]},
-        "unicode": {"user_id": "u-édge-ß", "currency": "€",
-                    "metadata": {"source": "app", "promo": "NAVIDAD-ñ-雪"}},
+        "late-user-and-sku": {
+            "user_id": "u-edge-late",
+            "items": [{"sku": "p-edge-late", "quantity": 3, "price": 2.25}],
+        },
+        "unicode": {
+            "user_id": "u-édge-ß",
+            "currency": "€",
+            "metadata": {"source": "app", "promo": "NAVIDAD-ñ-雪"},
+        },
     }
     for name, fields in shapes.items():
         order_id = f"edge-{name}"
@@ -63,10 +71,13 @@ def tolerated() -> list[Record]:
         doc = _doc(f"edge-no-{field}")
         del doc[field]
         records.append(_keyed(doc["order_id"], _dump(doc)))
-    big = _doc("edge-3000-lines", items=[
-        {"sku": f"p-edge-{n % 50}", "quantity": n % 4 + 1, "price": round(1 + n % 97 * 0.25, 2)}
-        for n in range(3000)
-    ])
+    big = _doc(
+        "edge-3000-lines",
+        items=[
+            {"sku": f"p-edge-{n % 50}", "quantity": n % 4 + 1, "price": round(1 + n % 97 * 0.25, 2)}
+            for n in range(3000)
+        ],
+    )
     records.append(_keyed("edge-3000-lines", _dump(big)))
     records.append((None, _dump(_doc("edge-no-key"))))
     records.append((b"not-the-order-id", _dump(_doc("edge-wrong-key"))))
@@ -89,17 +100,29 @@ def resends() -> list[Record]:
 def malformed() -> list[Record]:
     """At least one record per reject reason, several shapes each."""
     bad_items: list[Any] = [
-        {"sku": "p"}, ["p"], [{"quantity": 1, "price": 1}], [{"sku": "", "quantity": 1,
-        "price": 1}], [{"sku": "p", "quantity": 0, "price": 1}],
-        [{"sku": "p", "quantity": 1.5, "price": 1}], [{"sku": "p", "quantity": "2", "price": 1}],
-        [{"sku": "p", "quantity": True, "price": 1}], [{"sku": "p", "quantity": 1, "price": -1}],
-        [{"sku": "p", "quantity": 1, "price": "9.99"}], [None],
+        {"sku": "p"},
+        ["p"],
+        [{"quantity": 1, "price": 1}],
+        [{"sku": "", "quantity": 1, "price": 1}],
+        [{"sku": "p", "quantity": 0, "price": 1}],
+        [{"sku": "p", "quantity": 1.5, "price": 1}],
+        [{"sku": "p", "quantity": "2", "price": 1}],
+        [{"sku": "p", "quantity": True, "price": 1}],
+        [{"sku": "p", "quantity": 1, "price": -1}],
+        [{"sku": "p", "quantity": 1, "price": "9.99"}],
+        [None],
     ]
     records: list[Record] = [
-        (b"edge-empty", None), (b"edge-empty", b""), (None, b"   \n"),
-        (None, b"\xff\xfe\x00garbage"), (b"edge-trunc", b'{"order_id": "edge-trunc", "items": ['),
-        (None, b"[1, 2, 3]"), (None, b'"just a string"'), (None, b"12.5"),
-        (None, _dump({"user_id": "u-1", "items": []})), (None, _dump(_doc(""))),
+        (b"edge-empty", None),
+        (b"edge-empty", b""),
+        (None, b"   \n"),
+        (None, b"\xff\xfe\x00garbage"),
+        (b"edge-trunc", b'{"order_id": "edge-trunc", "items": ['),
+        (None, b"[1, 2, 3]"),
+        (None, b'"just a string"'),
+        (None, b"12.5"),
+        (None, _dump({"user_id": "u-1", "items": []})),
+        (None, _dump(_doc(""))),
         (None, _dump({**_doc("x"), "order_id": 12345})),
     ]
     for n, stamp in enumerate(["yesterday", "2025-13-45T10:00:00Z", "2025-08-20", 1724167390]):

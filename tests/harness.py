@@ -21,12 +21,23 @@ ROOT = Path(__file__).resolve().parent.parent
 REPORT_NAMES = tuple(REPORT_KEYS)
 
 
-def consumer_command(
-    bootstrap: str, topic: str, group: str, db: Path, *extra: str
-) -> list[str]:
+def consumer_command(bootstrap: str, topic: str, group: str, db: Path, *extra: str) -> list[str]:
     return [
-        sys.executable, "-m", "consumer", "run", "--bootstrap-servers", bootstrap,
-        "--topic", topic, "--group-id", group, "--db", str(db), "--log-format", "json", *extra,
+        sys.executable,
+        "-m",
+        "consumer",
+        "run",
+        "--bootstrap-servers",
+        bootstrap,
+        "--topic",
+        topic,
+        "--group-id",
+        group,
+        "--db",
+        str(db),
+        "--log-format",
+        "json",
+        *extra,
     ]
 
 
@@ -51,19 +62,32 @@ def run_consumer(
     """Run ``consumer run --until-idle`` to completion; return the finished process."""
     return subprocess.run(
         consumer_command(bootstrap, topic, group, db, "--until-idle", str(until_idle), *extra),
-        capture_output=True, text=True, timeout=timeout, env=consumer_env(faults), cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=consumer_env(faults),
+        cwd=ROOT,
+        check=False,
     )
 
 
 def start_consumer(
-    bootstrap: str, topic: str, group: str, db: Path, *extra: str, faults: str = "",
+    bootstrap: str,
+    topic: str,
+    group: str,
+    db: Path,
+    *extra: str,
+    faults: str = "",
     log: Path | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start a long-running consumer; its stdout (JSON logs) goes to ``log``."""
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - handed to the child
     return subprocess.Popen(
         consumer_command(bootstrap, topic, group, db, *extra),
-        stdout=out, stderr=subprocess.STDOUT, env=consumer_env(faults), cwd=ROOT,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        env=consumer_env(faults),
+        cwd=ROOT,
     )
 
 
@@ -76,7 +100,9 @@ def log_events(stdout: str) -> list[dict[str, Any]]:
     return events
 
 
-def publish(bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, bytes | None]]) -> int:
+def publish(
+    bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, bytes | None]]
+) -> int:
     """Produce (key, value) pairs in order with an idempotent producer; return the count.
 
     Unkeyed records go to partition 0, so that publishing a stream twice places them alike.
@@ -107,7 +133,7 @@ def query_json(db: Path, name: str, limit: int | None = None) -> list[dict[str, 
     args = [sys.executable, "-m", "consumer", "query", name, "--db", str(db), "--format", "json"]
     if limit is not None:
         args += ["--limit", str(limit)]
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=60, cwd=ROOT)
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=60, cwd=ROOT, check=False)
     assert proc.returncode == 0, proc.stderr
     rows: list[dict[str, Any]] = json.loads(proc.stdout, parse_float=Decimal)
     return rows
@@ -121,19 +147,30 @@ def _rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
 def assert_warehouse_matches(db: Path, expected: Expected, topic: str) -> None:
     """Every table and all four reports equal the oracle's expectation exactly."""
     assert not expected.ambiguous_order_ids, "test stream must keep an order in one partition"
-    orders = _rows(db, "SELECT order_id, user_id, amount, currency, source, promo, created_at "
-                       "FROM dim_order")
+    orders = _rows(
+        db, "SELECT order_id, user_id, amount, currency, source, promo, created_at FROM dim_order"
+    )
     assert len(orders) == len({row[0] for row in orders}), "an order was loaded twice"
     assert {row[0]: row for row in orders} == {
         o.order_id: (o.order_id, o.user_id, o.amount, o.currency, o.source, o.promo, o.created_at)
         for o in expected.orders.values()
     }
-    lines = _rows(db, "SELECT order_id, line_number, sku, user_id, quantity, unit_price, "
-                      "created_at FROM fact_sales")
+    lines = _rows(
+        db,
+        "SELECT order_id, line_number, sku, user_id, quantity, unit_price, "
+        "created_at FROM fact_sales",
+    )
     assert len(lines) == len(expected.lines), "fact_sales has missing or duplicated lines"
     assert {(row[0], row[1]): row for row in lines} == {
-        key: (ln.order_id, ln.line_number, ln.sku, ln.user_id, ln.quantity, ln.unit_price,
-              ln.created_at)
+        key: (
+            ln.order_id,
+            ln.line_number,
+            ln.sku,
+            ln.user_id,
+            ln.quantity,
+            ln.unit_price,
+            ln.created_at,
+        )
         for key, ln in expected.lines.items()
     }
     rejected = _rows(db, 'SELECT topic, "partition", "offset", reason FROM rejected_events')
@@ -141,7 +178,7 @@ def assert_warehouse_matches(db: Path, expected: Expected, topic: str) -> None:
     assert len(rejected) == len(expected.rejected)
     duplicates = _rows(db, 'SELECT topic, "partition", "offset" FROM dropped_duplicates')
     assert sorted(duplicates) == sorted(expected.duplicates)
-    loaded = _rows(db, 'SELECT kafka_topic, kafka_partition, kafka_offset, order_id FROM dim_order')
+    loaded = _rows(db, "SELECT kafka_topic, kafka_partition, kafka_offset, order_id FROM dim_order")
     assert {(t, p, o): oid for t, p, o, oid in loaded} == expected.loaded
     processed = _rows(db, "SELECT order_id FROM processed_orders")
     assert sorted(r[0] for r in processed) == sorted(expected.orders)
@@ -151,8 +188,9 @@ def assert_warehouse_matches(db: Path, expected: Expected, topic: str) -> None:
 
 
 def assert_dimensions_match(db: Path, expected: Expected) -> None:
-    users = _rows(db, "SELECT user_id, name, email, country, signup_date, is_inferred "
-                      "FROM dim_user")
+    users = _rows(
+        db, "SELECT user_id, name, email, country, signup_date, is_inferred FROM dim_user"
+    )
     assert {row[0]: row for row in users} == {
         u.user_id: (u.user_id, u.name, u.email, u.country, u.signup_date, u.is_inferred)
         for u in expected.users.values()

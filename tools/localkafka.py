@@ -27,6 +27,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from confluent_kafka.admin import AdminClient
+
 POM = Path(__file__).resolve().parent / "kafka" / "pom.xml"
 MIN_JAVA = 17
 DEFAULT_PORT = 9092
@@ -119,9 +121,10 @@ def classpath() -> str:
     tmp = cp_file.with_suffix(".tmp")
     print(f"localkafka: resolving Kafka jars with Maven ({POM.name}) ...", file=sys.stderr)
     proc = subprocess.run(
-        [mvn, "-q", "-B", "-f", str(POM), "dependency:build-classpath",
-         f"-Dmdep.outputFile={tmp}"],
-        capture_output=True, text=True, check=False,
+        [mvn, "-q", "-B", "-f", str(POM), "dependency:build-classpath", f"-Dmdep.outputFile={tmp}"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if proc.returncode != 0 or not tmp.exists():
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
@@ -222,22 +225,44 @@ class LocalKafka:
         if not (self.data_dir / "kraft" / "meta.properties").exists():
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             fmt = subprocess.run(
-                [java, "-cp", cp, "kafka.tools.StorageTool", "format", "-t", cluster_id,
-                 "-c", str(props)],
-                capture_output=True, text=True, check=False,
+                [
+                    java,
+                    "-cp",
+                    cp,
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "-t",
+                    cluster_id,
+                    "-c",
+                    str(props),
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
             )
             if fmt.returncode != 0:
                 raise LocalKafkaError(f"formatting the KRaft storage failed: {fmt.stderr.strip()}")
         cmd = [
-            java, "-Xms256m", "-Xmx768m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+            java,
+            "-Xms256m",
+            "-Xmx768m",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
             "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={self.data_dir / 'log4j2.properties'}",
-            "-cp", cp, "kafka.Kafka", str(props),
+            "-cp",
+            cp,
+            "kafka.Kafka",
+            str(props),
         ]
         with open(self.data_dir / "broker.out", "ab") as out:
             proc = subprocess.Popen(
-                cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True, cwd=self.data_dir,
+                cmd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                cwd=self.data_dir,
             )
         self.pid_file.write_text(str(proc.pid))
         try:
@@ -247,8 +272,6 @@ class LocalKafka:
             raise
 
     def wait_ready(self, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
-        from confluent_kafka.admin import AdminClient
-
         admin = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 0})
         deadline = time.monotonic() + timeout
         while True:
@@ -309,11 +332,18 @@ class LocalKafka:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.localkafka", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.localkafka",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("command", choices=["up", "down", "status", "fetch"])
-    parser.add_argument("--timeout", type=float, default=90.0,
-                        help="seconds to wait for the broker to answer (default 90)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=90.0,
+        help="seconds to wait for the broker to answer (default 90)",
+    )
     args = parser.parse_args(argv)
     broker = LocalKafka.default()
     try:
@@ -331,8 +361,11 @@ def main(argv: list[str] | None = None) -> int:
             print("localkafka: broker stopped" if was_running else "localkafka: no broker running")
         else:
             pid = broker.pid()
-            print(f"localkafka: running on {broker.bootstrap}, pid {pid}" if pid
-                  else "localkafka: not running")
+            print(
+                f"localkafka: running on {broker.bootstrap}, pid {pid}"
+                if pid
+                else "localkafka: not running"
+            )
             return 0 if pid else 1
     except LocalKafkaError as exc:
         print(f"localkafka: error: {exc}", file=sys.stderr)

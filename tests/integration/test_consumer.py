@@ -34,7 +34,7 @@ def write_reference(directory: Path) -> tuple[Path, Path]:
         writer = csv.writer(f)
         writer.writerow(["user_id", "name", "email", "country", "signup_date"])
         writer.writerow(["u-edge", "Zoë Łukasiewicz, Jr.", "zoe@example.org", "PL", "2024-02-29"])
-        writer.writerow(["u-ré", "René \"Le Roi\" Dupont", "rene@example.fr", "FR", "2023-01-15"])
+        writer.writerow(["u-ré", 'René "Le Roi" Dupont', "rene@example.fr", "FR", "2023-01-15"])
     with products.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["sku", "name", "category", "list_price"])
@@ -49,14 +49,29 @@ def test_every_contract_case_lands_exactly_as_the_oracle_expects(
     """Every tolerated and rejected case loads, drops or rejects exactly as computed apart."""
     publish(kafka_bootstrap, topic, edge_records())
     users, products = write_reference(tmp_path)
-    proc = run_consumer(kafka_bootstrap, topic, group_id, db_path,
-                        "--users-csv", str(users), "--products-csv", str(products))
+    proc = run_consumer(
+        kafka_bootstrap,
+        topic,
+        group_id,
+        db_path,
+        "--users-csv",
+        str(users),
+        "--products-csv",
+        str(products),
+    )
     assert proc.returncode == 0, proc.stderr
 
     expected = compute_expected(read_topic(kafka_bootstrap, topic), users, products)
-    assert {"empty_payload", "invalid_json", "not_an_object", "missing_order_id",
-            "invalid_created_at", "invalid_item", "invalid_amount",
-            "conflicting_duplicate"} <= set(expected.rejected.values())
+    assert {
+        "empty_payload",
+        "invalid_json",
+        "not_an_object",
+        "missing_order_id",
+        "invalid_created_at",
+        "invalid_item",
+        "invalid_amount",
+        "conflicting_duplicate",
+    } <= set(expected.rejected.values())
     assert ("edge-3000-lines", 3000) in expected.lines
     assert_warehouse_matches(db_path, expected, topic)
 
@@ -75,8 +90,13 @@ def test_dead_letters_keep_key_value_and_carry_the_reason_headers(
     expected = compute_expected(records)
     originals = {(r.partition, r.offset): r for r in records}
 
-    reader = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": group_id + "-dlq",
-                       "auto.offset.reset": "earliest"})
+    reader = Consumer(
+        {
+            "bootstrap.servers": kafka_bootstrap,
+            "group.id": group_id + "-dlq",
+            "auto.offset.reset": "earliest",
+        }
+    )
     reader.subscribe([f"{topic}.dlq"])
     seen: dict[tuple[int, int], str] = {}
     deadline = time.monotonic() + 60
@@ -86,8 +106,10 @@ def test_dead_letters_keep_key_value_and_carry_the_reason_headers(
             continue
         headers = {k: v.decode() for k, v in message.headers() or []}
         assert headers["__connect.errors.topic"] == topic
-        position = (int(headers["__connect.errors.partition"]),
-                    int(headers["__connect.errors.offset"]))
+        position = (
+            int(headers["__connect.errors.partition"]),
+            int(headers["__connect.errors.offset"]),
+        )
         original = originals[position]
         assert (message.key(), message.value()) == (original.key, original.value)
         assert headers["__connect.errors.exception.message"]
@@ -133,8 +155,9 @@ def test_a_crash_between_the_database_and_kafka_commits_redelivers_nothing(
     """Killed after the DuckDB commit but before the Kafka commit, the restart resumes from
     the ledger: no record is counted twice."""
     publish(kafka_bootstrap, topic, edge_records())
-    crashed = run_consumer(kafka_bootstrap, topic, group_id, db_path,
-                           faults="kill_after_db_commit@1")
+    crashed = run_consumer(
+        kafka_bootstrap, topic, group_id, db_path, faults="kill_after_db_commit@1"
+    )
     assert crashed.returncode == -signal.SIGKILL
     assert run_consumer(kafka_bootstrap, topic, group_id, db_path).returncode == 0
     assert_warehouse_matches(db_path, compute_expected(read_topic(kafka_bootstrap, topic)), topic)

@@ -19,7 +19,11 @@ RUN = ["run", "--bootstrap-servers", "127.0.0.1:9", "--topic", "t", "--group-id"
 def consumer_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "consumer", *args],
-        capture_output=True, text=True, timeout=60, env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
     )
 
 
@@ -60,8 +64,9 @@ def test_a_bad_environment_value_is_reported_like_a_bad_flag(tmp_path: Path) -> 
 
 def test_unreachable_broker_exits_1_with_a_clear_message(tmp_path: Path) -> None:
     """Nothing listening on the bootstrap port: a one-line error after the start-up timeout."""
-    proc = consumer_cli(*RUN, "--db", str(tmp_path / "w.duckdb"), "--startup-timeout", "2",
-                        "--log-format", "json")
+    proc = consumer_cli(
+        *RUN, "--db", str(tmp_path / "w.duckdb"), "--startup-timeout", "2", "--log-format", "json"
+    )
     assert proc.returncode == 1
     assert "cannot reach Kafka" in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout

@@ -246,7 +246,8 @@ def test_content_hash_ignores_whitespace_key_order_and_escaping() -> None:
 
 def frame(rows: list[tuple[int, str, int]]) -> pl.DataFrame:
     return pl.DataFrame(
-        rows, schema={"idx": pl.UInt32, "order_id": pl.String, "content_hash": pl.Int64},
+        rows,
+        schema={"idx": pl.UInt32, "order_id": pl.String, "content_hash": pl.Int64},
         orient="row",
     )
 
