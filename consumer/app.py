@@ -5,6 +5,10 @@ Order of effects per batch, which is what makes every record land exactly once:
 2. the DuckDB transaction commits data, processed keys and the offsets ledger together;
 3. the same offsets are committed to Kafka, synchronously.
 A crash between 2 and 3 is repaired on restart: partitions resume from the ledger.
+
+Batches are written one at a time by a single writer thread, so that consuming and parsing the
+next batch (Python) overlaps with writing the previous one (DuckDB, which releases the GIL).
+Duplicates are still classified inside each batch's own transaction, after the previous commit.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import gc
 import signal
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -41,6 +46,13 @@ from consumer.transform import parse_values
 log = get_logger("consumer")
 T = TypeVar("T")
 EMPTY_POLL_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    number: int
+    batch: Batch
+    started: float
 
 
 @dataclass
@@ -93,6 +105,8 @@ class Pipeline:
             else None
         )
         self._buffer = _Buffer()
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="duckdb-writer")
+        self._inflight: Future[None] | None = None
         self._next: dict[int, int] = {}
         self._stopping = False
         self._batch_number = 0
@@ -115,7 +129,7 @@ class Pipeline:
                 self._metrics.tick()
                 self._collect()
                 if self._buffer:
-                    self._process()
+                    self._dispatch(self._prepare())
                     idle_since = time.monotonic()
                 elif self._idle_done(idle_since):
                     log.info(
@@ -123,8 +137,7 @@ class Pipeline:
                     )
                     break
                 self._maybe_reload_reference()
-            if self._buffer:
-                self._process()
+            self._flush()
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -162,6 +175,9 @@ class Pipeline:
 
     def _close(self) -> None:
         try:
+            if self._inflight is not None and not self._inflight.done():
+                self._inflight.exception()
+            self._writer.shutdown(wait=True)
             self._source.close()
         finally:
             if self._dead_letters is not None:
@@ -189,11 +205,13 @@ class Pipeline:
             if started_empty and self._buffer:
                 deadline = time.monotonic() + settings.batch_max_seconds
 
-    def _process(self) -> None:
+    def _prepare(self) -> _Prepared:
+        """Take the buffer and transform it (on the loop's thread, while the writer works)."""
         buffer, self._buffer = self._buffer, _Buffer()
         started = time.perf_counter()
         self._batch_number += 1
-        number, batch_id = self._batch_number, self._next_batch_id
+        batch_id = self._next_batch_id
+        self._next_batch_id += 1
         positions = pl.DataFrame(
             {"idx": range(len(buffer)), "partition": buffer.partitions, "offset": buffer.offsets},
             schema={"idx": pl.UInt32, "partition": pl.Int32, "offset": pl.Int64},
@@ -209,6 +227,28 @@ class Pipeline:
             buffer.values,
             next_offsets,
         )
+        return _Prepared(self._batch_number, batch, started)
+
+    def _dispatch(self, prepared: _Prepared) -> None:
+        """Hand a batch to the writer once the previous one is committed."""
+        self._await_writer()
+        self._inflight = self._writer.submit(self._write_and_commit, prepared)
+
+    def _await_writer(self) -> None:
+        """Wait for the batch in flight; re-raise its failure here, on the loop's thread."""
+        inflight, self._inflight = self._inflight, None
+        if inflight is not None:
+            inflight.result()
+
+    def _flush(self) -> None:
+        """Write and commit everything consumed so far."""
+        self._await_writer()
+        if self._buffer:
+            self._write_and_commit(self._prepare())
+
+    def _write_and_commit(self, prepared: _Prepared) -> None:
+        number, batch = prepared.number, prepared.batch
+        next_offsets = batch.next_offsets
 
         def publish_dead_letters(rejects: pl.DataFrame) -> None:
             if self._dead_letters is not None:
@@ -219,11 +259,10 @@ class Pipeline:
             lambda: self._warehouse.write_batch(batch, publish_dead_letters),
             on_retry=self._warehouse.reconnect,
         )
-        self._next_batch_id += 1
         self._faults.hit("kill_after_db_commit", number)
         self._retry("kafka_commit", lambda: self._source.commit(next_offsets))
         self._next.update(next_offsets)
-        self._report(batch, result, next_offsets, time.perf_counter() - started)
+        self._report(batch, result, next_offsets, time.perf_counter() - prepared.started)
 
     def _report(
         self, batch: Batch, result: BatchResult, next_offsets: dict[int, int], seconds: float
@@ -285,6 +324,7 @@ class Pipeline:
         until_idle = self._settings.until_idle
         if until_idle is None or time.monotonic() - idle_since < until_idle:
             return False
+        self._await_writer()
         if not self._source.assigned:
             return False
         ends = self._retry("end_offsets", self._source.end_offsets)
@@ -339,8 +379,7 @@ class Pipeline:
         )
 
     def partitions_revoking(self, partitions: list[int]) -> None:
-        if self._buffer:
-            self._process()
+        self._flush()
         for p in partitions:
             self._next.pop(p, None)
         remaining = len(self._source.assigned - set(partitions))
@@ -349,6 +388,7 @@ class Pipeline:
         log.info("partitions_revoked", topic=self._settings.topic, partitions=partitions)
 
     def partitions_lost(self, partitions: list[int]) -> None:
+        self._await_writer()
         self._buffer = self._buffer.without(set(partitions))
         for p in partitions:
             self._next.pop(p, None)

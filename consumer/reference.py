@@ -8,7 +8,7 @@ import polars as pl
 
 from consumer.errors import ConfigError
 from consumer.logs import get_logger
-from consumer.transform import MONEY
+from consumer.schema import MONEY
 
 USER_COLUMNS = ("user_id", "name", "email", "country", "signup_date")
 PRODUCT_COLUMNS = ("sku", "name", "category", "list_price")

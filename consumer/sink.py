@@ -22,7 +22,8 @@ from consumer.errors import (
     TransientError,
 )
 from consumer.faults import FaultPlan
-from consumer.transform import CONFLICTING_DUPLICATE, DUPLICATE, LOADED, Parsed, classify
+from consumer.schema import CONFLICTING_DUPLICATE, DUPLICATE, LOADED
+from consumer.transform import Parsed, classify
 
 REJECT_FRAME_SCHEMA = pl.Schema(
     {

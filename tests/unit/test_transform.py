@@ -10,13 +10,8 @@ from typing import Any
 import polars as pl
 import pytest
 
-from consumer.transform import (
-    CONFLICTING_DUPLICATE,
-    DUPLICATE,
-    LOADED,
-    classify,
-    parse_values,
-)
+from consumer.schema import CONFLICTING_DUPLICATE, DUPLICATE, LOADED
+from consumer.transform import classify, parse_values
 
 BASE: dict[str, Any] = {
     "order_id": "o-1",

@@ -1,0 +1,235 @@
+"""The fast path: typed decoding with msgspec (structure checked in C), then checks on whole
+columns with Polars.
+
+A record takes this path only if it is a well-typed order with no unknown field and an RFC 3339
+``created_at``; anything else is handed back to the exact validator in ``records``. What the
+typed decoder cannot express (calendar dates, money precision, empty strings as NULL) is checked
+here per column, with the validator's reasons and precedence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import msgspec
+import polars as pl
+from msgspec import UNSET, Meta, Struct, UnsetType
+from msgspec.structs import astuple
+
+from consumer.schema import (
+    INVALID_AMOUNT,
+    INVALID_CREATED_AT,
+    INVALID_ITEM,
+    LINE_SCHEMA,
+    MAX_QUANTITY,
+    MONEY_LIMIT,
+    MONEY_SCALE,
+    ORDER_SCHEMA,
+    REJECT_SCHEMA,
+)
+
+RFC3339 = (
+    r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+    r"(\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?\Z"
+)
+NON_BLANK = r"\S"
+
+# Fields are declared in alphabetical order: encoding a decoded struct then yields the same
+# canonical JSON as encoding the generic document with sorted keys (see records.py).
+
+
+class _Item(Struct, kw_only=True, forbid_unknown_fields=True):
+    price: float | int
+    quantity: Annotated[int, Meta(ge=1, le=MAX_QUANTITY)]
+    sku: Annotated[str, Meta(pattern=NON_BLANK)]
+
+
+class _Metadata(Struct, kw_only=True, forbid_unknown_fields=True):
+    promo: str | UnsetType | None = UNSET
+    source: str | UnsetType | None = UNSET
+
+
+class _Order(Struct, kw_only=True, forbid_unknown_fields=True):
+    amount: float | int | UnsetType | None = UNSET
+    created_at: Annotated[str, Meta(pattern=RFC3339)] | UnsetType | None = UNSET
+    currency: str | UnsetType | None = UNSET
+    items: list[_Item] | UnsetType | None = UNSET
+    metadata: _Metadata | UnsetType | None = UNSET
+    order_id: Annotated[str, Meta(pattern=NON_BLANK)]
+    user_id: str | UnsetType | None = UNSET
+
+
+# A tombstone (None) is refused too, with TypeError.
+_REFUSED = (msgspec.ValidationError, msgspec.DecodeError, TypeError)
+RAW_ORDER_SCHEMA = pl.Schema(
+    {
+        **{name: ORDER_SCHEMA[name] for name in ("idx", "order_id", "user_id", "amount")},
+        "currency": pl.String(),
+        "created_raw": pl.String(),
+        "source": pl.String(),
+        "promo": pl.String(),
+        "content_hash": pl.Int64(),
+        "amount_exact": pl.Boolean(),
+    }
+)
+
+
+@dataclass
+class FastColumns:
+    """What the typed decoder accepted, column by column, and the positions it refused."""
+
+    refused: list[int] = field(default_factory=list)
+    idx: list[int] = field(default_factory=list)
+    orders: list[tuple[Any, ...]] = field(default_factory=list)
+    metadata: list[Any] = field(default_factory=list)
+    hashes: list[int] = field(default_factory=list)
+    line_idx: list[int] = field(default_factory=list)
+    line_number: list[int] = field(default_factory=list)
+    lines: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+def decode(values: Sequence[bytes | None]) -> FastColumns:
+    """Decode each value as a typed order; remember the positions the decoder refuses."""
+    decoder = msgspec.json.Decoder(_Order).decode
+    encode = msgspec.json.Encoder().encode
+    blake2b = hashlib.blake2b
+    from_bytes = int.from_bytes
+    out = FastColumns()
+    refuse, keep_idx, keep_order = out.refused.append, out.idx.append, out.orders.append
+    keep_meta, keep_hash = out.metadata.append, out.hashes.append
+    line_idx, line_number, lines = out.line_idx.extend, out.line_number.extend, out.lines.extend
+    for idx, value in enumerate(values):
+        try:
+            order = decoder(value)  # type: ignore[arg-type]
+        except _REFUSED:
+            refuse(idx)
+            continue
+        keep_idx(idx)
+        keep_order(astuple(order))
+        keep_meta(order.metadata)
+        keep_hash(from_bytes(blake2b(encode(order), digest_size=8).digest(), "little", signed=True))
+        items = order.items
+        if items:
+            count = len(items)
+            line_idx([idx] * count)
+            line_number(range(1, count + 1))
+            lines(map(astuple, items))
+    return out
+
+
+def _defined(column: Sequence[Any]) -> list[Any]:
+    return [None if value is UNSET else value for value in column]
+
+
+def _blank_is_null(name: str) -> pl.Expr:
+    return pl.when(pl.col(name) != "").then(pl.col(name)).alias(name)
+
+
+def _utc_timestamp(text: pl.Expr) -> pl.Expr:
+    """RFC 3339 text → naive UTC datetime; null when the calendar date does not exist."""
+    local = text.str.slice(0, 19).str.to_datetime("%Y-%m-%dT%H:%M:%S", strict=False)
+    micros = (text.str.extract(r"\.([0-9]{1,9})", 1) + "00000").str.slice(0, 6).cast(pl.Int64)
+    zone = text.str.extract_groups(r"([+-])([0-9]{2}):([0-9]{2})\z")
+    sign = pl.when(zone.struct.field("1") == "-").then(-1).otherwise(1)
+    minutes = sign * (
+        zone.struct.field("2").cast(pl.Int64) * 60 + zone.struct.field("3").cast(pl.Int64)
+    )
+    return (
+        local
+        + pl.duration(microseconds=micros.fill_null(0))
+        - pl.duration(minutes=minutes.fill_null(0))
+    )
+
+
+def _exact_money(values: Sequence[Any]) -> list[bool | None]:
+    """Whether each number has at most MONEY_SCALE decimals, decided exactly as records._money
+    does (Python's correctly rounded ``round``; Polars float arithmetic may differ by an ulp)."""
+    return [None if v is None else round(v, MONEY_SCALE) == v for v in values]
+
+
+def _money_ok(value: str) -> pl.Expr:
+    return (pl.col(value).abs() < MONEY_LIMIT) & pl.col(f"{value}_exact")
+
+
+def frames(fast: FastColumns) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Orders, lines and rejects of the fast path, with the column checks applied."""
+    amount, created, currency, _items, _meta, order_id, user_id = (
+        zip(*fast.orders, strict=True) if fast.orders else ((),) * 7
+    )
+    meta = fast.metadata
+    raw = pl.DataFrame(
+        {
+            "idx": fast.idx,
+            "order_id": order_id,
+            "user_id": _defined(user_id),
+            "amount": (amounts := _defined(amount)),
+            "amount_exact": _exact_money(amounts),
+            "currency": _defined(currency),
+            "created_raw": _defined(created),
+            "source": _defined([m.source if m else None for m in meta]),
+            "promo": _defined([m.promo if m else None for m in meta]),
+            "content_hash": fast.hashes,
+        },
+        schema=RAW_ORDER_SCHEMA,
+        strict=False,
+    )
+    price, quantity, sku = zip(*fast.lines, strict=True) if fast.lines else ((), (), ())
+    lines = pl.DataFrame(
+        {
+            "idx": fast.line_idx,
+            "line_number": fast.line_number,
+            "sku": sku,
+            "quantity": quantity,
+            "unit_price": price,
+            "unit_price_exact": _exact_money(price),
+        },
+        schema={**LINE_SCHEMA, "unit_price_exact": pl.Boolean()},
+        strict=False,
+    )
+    bad_lines = (
+        lines.filter(~(_money_ok("unit_price") & (pl.col("unit_price") >= 0)))
+        .group_by("idx")
+        .agg(pl.col("line_number").min().alias("bad_line"))
+    )
+    stamp_ok = (pl.col("created_raw").str.slice(0, 4).cast(pl.Int32) >= 1) & pl.col(
+        "created_at"
+    ).dt.year().is_between(1, 9999)
+    checked = (
+        raw.with_columns(_utc_timestamp(pl.col("created_raw")).alias("created_at"))
+        .join(bad_lines, on="idx", how="left")
+        .with_columns(
+            pl.when(pl.col("created_raw").is_not_null() & ~stamp_ok.fill_null(False))
+            .then(pl.lit(INVALID_CREATED_AT))
+            .when(pl.col("bad_line").is_not_null())
+            .then(pl.lit(INVALID_ITEM))
+            .when(pl.col("amount").is_not_null() & ~_money_ok("amount"))
+            .then(pl.lit(INVALID_AMOUNT))
+            .alias("reason")
+        )
+    )
+    rejects = checked.filter(pl.col("reason").is_not_null()).select(
+        "idx",
+        "reason",
+        pl.when(pl.col("reason") == INVALID_CREATED_AT)
+        .then(pl.format("created_at '{}' is not a valid timestamp", "created_raw"))
+        .when(pl.col("reason") == INVALID_ITEM)
+        .then(pl.format("item {}: price is negative, out of range or too precise", "bad_line"))
+        .otherwise(pl.format("amount {} is out of range or too precise", "amount"))
+        .alias("detail"),
+    )
+    counts = lines.group_by("idx").len("line_count")
+    orders = (
+        checked.filter(pl.col("reason").is_null())
+        .join(counts, on="idx", how="left")
+        .with_columns(
+            pl.col("line_count").fill_null(0),
+            *(_blank_is_null(name) for name in ("user_id", "currency", "source", "promo")),
+        )
+        .select(ORDER_SCHEMA.names())
+        .cast(ORDER_SCHEMA)
+    )
+    lines = lines.join(orders.select("idx"), on="idx", how="semi").select(LINE_SCHEMA.names())
+    return orders, lines, rejects.cast(REJECT_SCHEMA)

@@ -1,0 +1,150 @@
+"""The typed fast path and the exact validator agree on every record."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from consumer import fastpath
+from consumer.transform import parse_values
+
+MISSING = object()
+
+text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=8)
+timestamps = st.one_of(
+    st.sampled_from(
+        [
+            "2025-08-20T15:23:10Z",
+            "2025-08-20T15:23:10.5+02:00",
+            "2025-08-20T15:23:10.1234567-05:30",
+            "2025-08-20T15:23:10",
+            "2025-02-29T10:00:00Z",
+            "2024-02-29T23:59:59-23:59",
+            "0001-01-01T00:30:00+01:00",
+            "9999-12-31T23:59:59-01:00",
+            "0000-01-01T00:00:00Z",
+            "2025-08-20 15:23:10Z",
+            "2025-08-20T15:23Z",
+            "2025-08-20T15:23:10+0200",
+            "2025-08-20t15:23:10z",
+            "2025-08-20T24:00:00Z",
+            "2025-08-20T15:23:60Z",
+            "2025-08-20",
+            "2025-08-20T15:23:10Z\n",
+            "yesterday",
+            "",
+        ]
+    ),
+    st.builds(
+        "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}{}".format,
+        st.integers(0, 9999),
+        st.integers(0, 13),
+        st.integers(0, 32),
+        st.integers(0, 24),
+        st.integers(0, 60),
+        st.integers(0, 60),
+        st.sampled_from(["", "Z", "+00:00", "-12:30", "+23:59", ".000001Z", ".999999999"]),
+    ),
+    st.integers(),
+    st.none(),
+)
+money = st.one_of(
+    st.integers(-(10**12), 10**12),
+    st.floats(allow_nan=False, allow_infinity=False, min_value=-1e12, max_value=1e12),
+    st.integers(0, 6)
+    .flatmap(lambda places: st.decimals(min_value=-1000, max_value=1000, places=places))
+    .map(float),
+    st.sampled_from([0.1, 49.95, 0.0001, 0.00015, 99999999999.9999, 1e11, -0.0, 2.0]),
+    st.sampled_from(["9.99", True, None, [1]]),
+)
+items = st.lists(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "sku": st.one_of(text, st.sampled_from(["p-1", " ", ""]), st.integers()),
+            "quantity": st.one_of(st.integers(-2, 2**31 + 2), st.sampled_from([1.0, True, "2"])),
+            "price": money,
+            "extra": st.just(1),
+        },
+    ),
+    max_size=4,
+)
+strings = st.one_of(text, st.sampled_from(["", "web", "u-1"]), st.none(), st.integers())
+orders = st.fixed_dictionaries(
+    {"order_id": st.one_of(st.sampled_from(["o-1", "o-2", " ", ""]), text, st.integers())},
+    optional={
+        "user_id": strings,
+        "currency": strings,
+        "amount": money,
+        "created_at": timestamps,
+        "items": st.one_of(items, st.none(), st.just({"sku": "p"})),
+        "metadata": st.one_of(
+            st.fixed_dictionaries(
+                {}, optional={"source": strings, "promo": strings, "channel": st.just("x")}
+            ),
+            st.none(),
+            st.just("web"),
+        ),
+        "unknown": st.just({"nested": [1, 2]}),
+    },
+)
+
+
+def encoded(doc: dict[str, Any], ascii_only: bool, spaced: bool) -> bytes:
+    separators = (", ", ": ") if spaced else (",", ":")
+    return json.dumps(doc, ensure_ascii=ascii_only, separators=separators).encode()
+
+
+def comparable(values: list[bytes | None], fast: bool) -> tuple[Any, ...]:
+    parsed = parse_values(values, fast=fast)
+    return (parsed.orders, parsed.lines, parsed.rejects.select("idx", "reason"))
+
+
+@settings(max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", "400")), deadline=None)
+@given(st.lists(st.tuples(orders, st.booleans(), st.booleans()), min_size=1, max_size=12))
+def test_fast_and_exact_paths_give_identical_frames(
+    docs: list[tuple[dict[str, Any], bool, bool]],
+) -> None:
+    """For any mix of valid and invalid orders, the fast path's frames equal the exact ones."""
+    values: list[bytes | None] = [encoded(doc, a, s) for doc, a, s in docs]
+    fast_frames = comparable(values, fast=True)
+    exact_frames = comparable(values, fast=False)
+    for fast_frame, exact_frame in zip(fast_frames, exact_frames, strict=True):
+        assert fast_frame.equals(exact_frame), (fast_frame, exact_frame)
+
+
+def test_well_formed_orders_really_take_the_fast_path() -> None:
+    """A clean order, with or without optional fields, is not refused by the typed decoder."""
+    clean = {
+        "order_id": "o-1",
+        "user_id": "u",
+        "amount": 1.5,
+        "currency": "EUR",
+        "created_at": "2025-08-20T15:23:10.5+02:00",
+        "items": [{"sku": "p", "quantity": 1, "price": 1.5}],
+        "metadata": {"source": "web", "promo": None},
+    }
+    values = [json.dumps(clean).encode(), b'{"order_id": "o-2"}', b'{"order_id": "o-3", "x": 1}']
+    assert fastpath.decode(values).refused == [2]
+
+
+def test_the_fast_path_checks_calendar_dates_and_money_precision() -> None:
+    """Typed-valid records with a date that does not exist or too-precise money are rejected."""
+    values = [
+        b'{"order_id": "a", "created_at": "2025-02-30T00:00:00Z"}',
+        b'{"order_id": "b", "items": [{"sku": "p", "quantity": 1, "price": 0.00001}]}',
+        b'{"order_id": "c", "amount": 123456789012.5}',
+        b'{"order_id": "d", "amount": 1.25, "user_id": ""}',
+    ]
+    parsed = parse_values(values)
+    assert fastpath.decode(values).refused == []
+    assert parsed.rejects.select("idx", "reason").rows() == [
+        (0, "invalid_created_at"),
+        (1, "invalid_item"),
+        (2, "invalid_amount"),
+    ]
+    assert parsed.orders.select("order_id", "user_id").rows() == [("d", None)]
