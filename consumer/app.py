@@ -18,7 +18,7 @@ import signal
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import TypeVar
@@ -39,13 +39,14 @@ from consumer.errors import TerminalError, TransientError
 from consumer.logs import get_logger
 from consumer.metrics import Metrics
 from consumer.reference import read_products, read_users
+from consumer.schema import Records
 from consumer.sink import Batch, BatchResult, Warehouse
-from consumer.source import KafkaSource, Records
-from consumer.transform import parse_values
+from consumer.source import KafkaSource
 
 log = get_logger("consumer")
 T = TypeVar("T")
 EMPTY_POLL_SECONDS = 0.5
+GC_YOUNG_THRESHOLD = 100_000
 
 
 @dataclass(frozen=True)
@@ -53,32 +54,6 @@ class _Prepared:
     number: int
     batch: Batch
     started: float
-
-
-@dataclass
-class _Buffer:
-    values: list[bytes | None] = field(default_factory=list)
-    keys: list[bytes | None] = field(default_factory=list)
-    partitions: list[int] = field(default_factory=list)
-    offsets: list[int] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.values)
-
-    def extend(self, records: Records) -> None:
-        self.values.extend(records.values)
-        self.keys.extend(records.keys)
-        self.partitions.extend(records.partitions)
-        self.offsets.extend(records.offsets)
-
-    def without(self, partitions: set[int]) -> _Buffer:
-        keep = [i for i, p in enumerate(self.partitions) if p not in partitions]
-        return _Buffer(
-            [self.values[i] for i in keep],
-            [self.keys[i] for i in keep],
-            [self.partitions[i] for i in keep],
-            [self.offsets[i] for i in keep],
-        )
 
 
 class Pipeline:
@@ -104,7 +79,7 @@ class Pipeline:
             if settings.dlq_topic
             else None
         )
-        self._buffer = _Buffer()
+        self._buffer = Records()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="duckdb-writer")
         self._inflight: Future[None] | None = None
         self._next: dict[int, int] = {}
@@ -156,10 +131,12 @@ class Pipeline:
         if self._dead_letters is not None:
             self._dead_letters.ensure_topic(partitions or 1)
         self._load_reference(initial=True)
-        # Long-lived objects (modules, frames of reference data) are frozen out of the cyclic
-        # GC; per-batch garbage is mostly acyclic and freed by reference counting.
+        # Parsing a batch allocates tens of thousands of short-lived, acyclic objects; with the
+        # default thresholds the cyclic GC rescans them many times per batch (measured: -20%
+        # throughput). Long-lived objects are frozen out of it, and it runs less often.
         gc.collect()
         gc.freeze()
+        gc.set_threshold(GC_YOUNG_THRESHOLD, 50, 1000)
         self._source.subscribe()
         self._metrics.set_ready(False)
         log.info(
@@ -207,26 +184,12 @@ class Pipeline:
 
     def _prepare(self) -> _Prepared:
         """Take the buffer and transform it (on the loop's thread, while the writer works)."""
-        buffer, self._buffer = self._buffer, _Buffer()
+        buffer, self._buffer = self._buffer, Records()
         started = time.perf_counter()
         self._batch_number += 1
         batch_id = self._next_batch_id
         self._next_batch_id += 1
-        positions = pl.DataFrame(
-            {"idx": range(len(buffer)), "partition": buffer.partitions, "offset": buffer.offsets},
-            schema={"idx": pl.UInt32, "partition": pl.Int32, "offset": pl.Int64},
-        )
-        ends = positions.group_by("partition").agg(pl.col("offset").max() + 1)
-        next_offsets = dict(zip(ends["partition"].to_list(), ends["offset"].to_list(), strict=True))
-        batch = Batch(
-            batch_id,
-            self._settings.topic,
-            parse_values(buffer.values),
-            positions,
-            buffer.keys,
-            buffer.values,
-            next_offsets,
-        )
+        batch = Batch.from_records(batch_id, self._settings.topic, buffer)
         return _Prepared(self._batch_number, batch, started)
 
     def _dispatch(self, prepared: _Prepared) -> None:

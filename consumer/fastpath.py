@@ -2,7 +2,7 @@
 columns with Polars.
 
 A record takes this path only if it is a well-typed order with no unknown field and an RFC 3339
-``created_at``; anything else is handed back to the exact validator in ``records``. What the
+``created_at``; anything else is handed back to the exact validator in ``exact``. What the
 typed decoder cannot express (calendar dates, money precision, empty strings as NULL) is checked
 here per column, with the validator's reasons and precedence.
 """
@@ -38,7 +38,7 @@ RFC3339 = (
 NON_BLANK = r"\S"
 
 # Fields are declared in alphabetical order: encoding a decoded struct then yields the same
-# canonical JSON as encoding the generic document with sorted keys (see records.py).
+# canonical JSON as encoding the generic document with sorted keys (see exact.py).
 
 
 class _Item(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -63,7 +63,7 @@ class _Order(Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 # A tombstone (None) is refused too, with TypeError.
-_REFUSED = (msgspec.ValidationError, msgspec.DecodeError, TypeError)
+_REFUSED = (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError, TypeError)
 RAW_ORDER_SCHEMA = pl.Schema(
     {
         **{name: ORDER_SCHEMA[name] for name in ("idx", "order_id", "user_id", "amount")},
@@ -145,7 +145,7 @@ def _utc_timestamp(text: pl.Expr) -> pl.Expr:
 
 
 def _exact_money(values: Sequence[Any]) -> list[bool | None]:
-    """Whether each number has at most MONEY_SCALE decimals, decided exactly as records._money
+    """Whether each number has at most MONEY_SCALE decimals, decided exactly as exact._money
     does (Python's correctly rounded ``round``; Polars float arithmetic may differ by an ulp)."""
     return [None if v is None else round(v, MONEY_SCALE) == v for v in values]
 

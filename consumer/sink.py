@@ -22,8 +22,8 @@ from consumer.errors import (
     TransientError,
 )
 from consumer.faults import FaultPlan
-from consumer.schema import CONFLICTING_DUPLICATE, DUPLICATE, LOADED
-from consumer.transform import Parsed, classify
+from consumer.schema import CONFLICTING_DUPLICATE, DUPLICATE, LOADED, Records
+from consumer.transform import Parsed, classify, parse_values
 
 REJECT_FRAME_SCHEMA = pl.Schema(
     {
@@ -54,6 +54,29 @@ class Batch:
     keys: list[bytes | None]
     values: list[bytes | None]
     next_offsets: dict[int, int]
+
+    @classmethod
+    def from_records(cls, batch_id: int, topic: str, records: Records) -> Batch:
+        """Transform consumed records and note where each came from."""
+        positions = pl.DataFrame(
+            {
+                "idx": range(len(records)),
+                "partition": records.partitions,
+                "offset": records.offsets,
+            },
+            schema={"idx": pl.UInt32, "partition": pl.Int32, "offset": pl.Int64},
+        )
+        ends = positions.group_by("partition").agg(pl.col("offset").max() + 1)
+        next_offsets = dict(zip(ends["partition"].to_list(), ends["offset"].to_list(), strict=True))
+        return cls(
+            batch_id,
+            topic,
+            parse_values(records.values),
+            positions,
+            records.keys,
+            records.values,
+            next_offsets,
+        )
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from confluent_kafka import (
@@ -18,6 +17,7 @@ from confluent_kafka import (
 from consumer.config import Settings
 from consumer.errors import BrokerUnavailableError, FencedError, TerminalError, TransientError
 from consumer.logs import get_logger
+from consumer.schema import Records
 
 log = get_logger(__name__)
 
@@ -36,16 +36,6 @@ class RebalanceListener(Protocol):
     def partitions_assigned(self, starts: dict[int, int]) -> None: ...
     def partitions_revoking(self, partitions: list[int]) -> None: ...
     def partitions_lost(self, partitions: list[int]) -> None: ...
-
-
-@dataclass(frozen=True)
-class Records:
-    """Columns of one poll: what the transform and the sink need, nothing more."""
-
-    values: list[bytes | None]
-    keys: list[bytes | None]
-    partitions: list[int]
-    offsets: list[int]
 
 
 def consumer_config(settings: Settings, instance_id: str | None) -> dict[str, Any]:

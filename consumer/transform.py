@@ -6,7 +6,7 @@ it is loaded, dropped as an identical re-send, or rejected as a conflicting re-s
 touches Kafka or DuckDB, so both are tested directly.
 
 Most records take the typed fast path (``fastpath``); the rest, including every malformed one,
-go through the exact validator (``records``). Both give the same rows for the same content.
+go through the exact validator (``exact``). Both give the same rows for the same content.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from consumer import fastpath
-from consumer.records import RecordColumns
+from consumer.exact import RecordColumns
 from consumer.schema import CONFLICTING_DUPLICATE, DUPLICATE, LOADED, MONEY
 
 

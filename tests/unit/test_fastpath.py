@@ -105,12 +105,15 @@ def comparable(values: list[bytes | None], fast: bool) -> tuple[Any, ...]:
 
 
 @settings(max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", "400")), deadline=None)
-@given(st.lists(st.tuples(orders, st.booleans(), st.booleans()), min_size=1, max_size=12))
+@given(
+    st.lists(st.tuples(orders, st.booleans(), st.booleans()), min_size=1, max_size=12),
+    st.lists(st.one_of(st.binary(max_size=40), st.none()), max_size=3),
+)
 def test_fast_and_exact_paths_give_identical_frames(
-    docs: list[tuple[dict[str, Any], bool, bool]],
+    docs: list[tuple[dict[str, Any], bool, bool]], raw: list[bytes | None]
 ) -> None:
-    """For any mix of valid and invalid orders, the fast path's frames equal the exact ones."""
-    values: list[bytes | None] = [encoded(doc, a, s) for doc, a, s in docs]
+    """For any mix of valid, invalid and random records, the fast path equals the exact one."""
+    values: list[bytes | None] = [encoded(doc, a, s) for doc, a, s in docs] + raw
     fast_frames = comparable(values, fast=True)
     exact_frames = comparable(values, fast=False)
     for fast_frame, exact_frame in zip(fast_frames, exact_frames, strict=True):

@@ -154,6 +154,8 @@ def test_a_3000_line_order_keeps_every_line_in_order() -> None:
         (b"  \n\t ", "empty_payload"),
         ("\u00a0".encode(), "empty_payload"),
         (b"\xff\xfe{}", "invalid_json"),
+        (b'\xc9{"order_id": "o-1"}', "invalid_json"),
+        (b'{"order_id": "o-\xc9"}', "invalid_json"),
         (b'{"order_id": "o-1"', "invalid_json"),
         (b'{"order_id": "o-1", "amount": NaN}', "invalid_json"),
         (b'{"order_id": "o-1"} trailing', "invalid_json"),

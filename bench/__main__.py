@@ -1,0 +1,241 @@
+"""``make bench``: the pipeline side by side with a bare and a naive consumer, in one run.
+
+Prints a report (Markdown tables) and writes every figure to a JSON file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from bench import dedup, latency, measure
+
+ROOT = Path(__file__).resolve().parent.parent
+KNOBS = ((1_000, 0.5), (5_000, 0.5), (10_000, 0.5), (20_000, 0.5), (50_000, 1.0))
+
+
+def fill(bootstrap: str, orders: int, seed: int) -> tuple[str, int]:
+    """A topic with ``orders`` simulated orders (the simulator's mix), reused when present."""
+    topic = f"bench-{orders}-s{seed}"
+    try:
+        size = measure.topic_size(bootstrap, topic)
+    except KeyError:
+        size = 0
+    if size:
+        print(f"reusing topic {topic} ({size:,} records)", flush=True)
+        return topic, size
+    print(f"filling topic {topic} with {orders:,} orders ...", flush=True)
+    started = time.perf_counter()
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "producer_sim",
+            "publish",
+            "--bootstrap-servers",
+            bootstrap,
+            "--topic",
+            topic,
+            "--orders",
+            str(orders),
+            "--seed",
+            str(seed),
+            "--partitions",
+            "3",
+            "--api-failure-rate",
+            "0",
+            "--log-format",
+            "json",
+        ],
+        check=True,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    size = measure.topic_size(bootstrap, topic)
+    print(f"  {size:,} records in {time.perf_counter() - started:.0f}s", flush=True)
+    return topic, size
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "--bootstrap-servers", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    )
+    parser.add_argument("--orders", type=int, default=1_000_000)
+    parser.add_argument(
+        "--small-orders",
+        type=int,
+        default=200_000,
+        help="topic size for the memory, knob and slice runs",
+    )
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--naive-records", type=int, default=3_000)
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--dedup-sizes", default="0,1000000,2000000,3000000,4000000,5000000")
+    parser.add_argument("--latency-seconds", type=float, default=20.0)
+    parser.add_argument("--quick", action="store_true", help="skip knobs, dedup and latency")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=ROOT / "bench-results" / time.strftime("bench-%Y%m%d-%H%M%S.json"),
+    )
+    args = parser.parse_args(argv)
+    bootstrap = args.bootstrap_servers
+    result: dict[str, Any] = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+        }
+    }
+
+    topic, size = fill(bootstrap, args.orders, args.seed)
+    runs: list[dict[str, Any]] = []
+    for n in range(args.repeats):
+        bare = measure.bare(bootstrap, topic, size)
+        pipe = measure.pipeline(bootstrap, topic)
+        runs.append(
+            {
+                "bare": asdict(bare) | {"rate": bare.rate},
+                "pipeline": asdict(pipe) | {"rate": pipe.rate, "fact_rate": pipe.fact_rate},
+                "ratio": pipe.rate / bare.rate,
+            }
+        )
+        print(
+            f"run {n + 1}: bare {bare.rate:,.0f} rec/s, pipeline {pipe.rate:,.0f} rec/s "
+            f"(ratio {pipe.rate / bare.rate:.3f}), peak RSS {pipe.peak_rss_mib:.0f} MiB",
+            flush=True,
+        )
+    median = {
+        "bare_rate": statistics.median(r["bare"]["rate"] for r in runs),
+        "pipeline_rate": statistics.median(r["pipeline"]["rate"] for r in runs),
+        "fact_rate": statistics.median(r["pipeline"]["fact_rate"] for r in runs),
+        "ratio": statistics.median(r["ratio"] for r in runs),
+        "peak_rss_mib": max(r["pipeline"]["peak_rss_mib"] for r in runs),
+    }
+    naive = measure.naive(bootstrap, topic, args.naive_records)
+    median["naive_rate"] = naive.rate
+    median["pipeline_vs_naive"] = median["pipeline_rate"] / naive.rate
+    print(f"naive: {naive.rate:,.0f} rec/s on {naive.records:,} records", flush=True)
+    result |= {
+        "topic": topic,
+        "records": size,
+        "runs": runs,
+        "median": median,
+        "naive": asdict(naive) | {"rate": naive.rate},
+    }
+
+    if not args.quick:
+        small, small_size = fill(bootstrap, args.small_orders, args.seed)
+        small_run = measure.pipeline(bootstrap, small)
+        result["memory"] = {
+            "small_records": small_size,
+            "small_peak_rss_mib": small_run.peak_rss_mib,
+            "large_records": size,
+            "large_peak_rss_mib": median["peak_rss_mib"],
+        }
+        knobs = []
+        for records, seconds in KNOBS:
+            run = measure.pipeline(
+                bootstrap,
+                small,
+                "--batch-max-records",
+                str(records),
+                "--batch-max-seconds",
+                str(seconds),
+            )
+            knobs.append(
+                {
+                    "batch_max_records": records,
+                    "batch_max_seconds": seconds,
+                    "rate": run.rate,
+                    "peak_rss_mib": run.peak_rss_mib,
+                }
+            )
+            print(
+                f"knobs {records:>6} rec / {seconds}s: {run.rate:,.0f} rec/s, "
+                f"RSS {run.peak_rss_mib:.0f} MiB",
+                flush=True,
+            )
+        result["knobs"] = knobs
+        sizes = [int(s) for s in args.dedup_sizes.split(",")]
+        result["dedup"] = [asdict(p) for p in dedup.measure(sizes)]
+        for point in result["dedup"]:
+            print(
+                f"dedup: {point['processed_orders']:>9,} keys -> "
+                f"{point['write_ms_median']:.0f} ms per 10k-record batch",
+                flush=True,
+            )
+        steady = latency.measure(bootstrap, 2000.0, args.latency_seconds)
+        result["latency"] = asdict(steady)
+        print(
+            f"latency at {steady.rate:.0f}/s: p50 {steady.p50_ms:.0f} ms, "
+            f"p99 {steady.p99_ms:.0f} ms",
+            flush=True,
+        )
+
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2))
+    print(report(result))
+    print(f"\nwritten to {args.output}")
+    return 0
+
+
+def report(result: dict[str, Any]) -> str:
+    m = result["median"]
+    lines = [
+        f"\n## make bench: {result['records']:,} records, median of {len(result['runs'])} runs\n",
+        "| measure | value | target |",
+        "|---|---|---|",
+        f"| bare confluent-kafka consumer | {m['bare_rate']:,.0f} rec/s | ceiling |",
+        f"| pipeline (every guarantee on) | {m['pipeline_rate']:,.0f} rec/s, "
+        f"{m['fact_rate']:,.0f} fact rows/s | |",
+        f"| pipeline / bare | {m['ratio']:.3f} | >= 0.25 |",
+        f"| naive per-message consumer | {m['naive_rate']:,.0f} rec/s | |",
+        f"| pipeline / naive | {m['pipeline_vs_naive']:,.0f}x | >= 50x |",
+        f"| peak RSS (pipeline) | {m['peak_rss_mib']:,.0f} MiB | < 1024 MiB |",
+    ]
+    if "memory" in result:
+        mem = result["memory"]
+        lines.append(
+            f"| peak RSS at {mem['small_records']:,} vs {mem['large_records']:,} records"
+            f" | {mem['small_peak_rss_mib']:,.0f} vs {mem['large_peak_rss_mib']:,.0f} "
+            "MiB | flat |"
+        )
+    if "latency" in result:
+        lat = result["latency"]
+        lines.append(
+            f"| latency at {lat['rate']:,.0f} orders/s, produce to commit | p50 "
+            f"{lat['p50_ms']:,.0f} ms, p99 {lat['p99_ms']:,.0f} ms | <= 2000 ms |"
+        )
+    if "knobs" in result:
+        lines += [
+            "\n| --batch-max-records | --batch-max-seconds | rec/s | peak RSS |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {k['batch_max_records']:,} | {k['batch_max_seconds']} | {k['rate']:,.0f} "
+            f"| {k['peak_rss_mib']:,.0f} MiB |"
+            for k in result["knobs"]
+        ]
+    if "dedup" in result:
+        lines += ["\n| processed_orders keys | write time per 10k-record batch |", "|---|---|"]
+        lines += [
+            f"| {d['processed_orders']:,} | {d['write_ms_median']:,.0f} ms |"
+            for d in result["dedup"]
+        ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

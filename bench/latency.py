@@ -1,0 +1,173 @@
+"""End-to-end latency at a steady rate: from a record's produce timestamp to the moment its
+batch's Kafka offsets were committed (the consumer's ``batch_committed`` log line)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+from producer_sim.config import Settings as SimSettings
+from producer_sim.events import generate_records
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Latency:
+    rate: float
+    records: int
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+
+
+def _percentile(sorted_values: list[float], share: float) -> float:
+    return sorted_values[min(len(sorted_values) - 1, int(share * len(sorted_values)))]
+
+
+def measure(bootstrap: str, rate: float = 2000.0, seconds: float = 20.0) -> Latency:
+    topic = f"bench-latency-{uuid.uuid4().hex[:8]}"
+    AdminClient({"bootstrap.servers": bootstrap}).create_topics(
+        [NewTopic(topic, num_partitions=3, replication_factor=1)]
+    )[topic].result(timeout=30)
+    with tempfile.TemporaryDirectory() as tmp:
+        db, log = Path(tmp) / "latency.duckdb", Path(tmp) / "consumer.log"
+        with log.open("wb") as out:
+            consumer = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "consumer",
+                    "run",
+                    "--bootstrap-servers",
+                    bootstrap,
+                    "--topic",
+                    topic,
+                    "--group-id",
+                    f"bench-latency-{uuid.uuid4()}",
+                    "--db",
+                    str(db),
+                    "--log-format",
+                    "json",
+                    "--no-dlq",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+            )
+            _wait_for(log, "partitions_assigned")
+            sent = _produce_steadily(bootstrap, topic, rate, seconds)
+            _wait_until_consumed(log, sent)
+            consumer.send_signal(signal.SIGTERM)
+            consumer.wait(timeout=60)
+        committed_at = {
+            event["batch_id"]: _epoch(event["timestamp"])
+            for event in map(json.loads, log.read_text().splitlines())
+            if event.get("event") == "batch_committed"
+        }
+        batch_of = _batch_of_each_record(db)
+    produced = _produce_times(bootstrap, topic)
+    latencies = sorted(
+        (committed_at[batch_of[position]] - when) * 1000
+        for position, when in produced.items()
+        if position in batch_of
+    )
+    return Latency(
+        rate,
+        len(latencies),
+        _percentile(latencies, 0.5),
+        _percentile(latencies, 0.99),
+        latencies[-1],
+    )
+
+
+def _produce_steadily(bootstrap: str, topic: str, rate: float, seconds: float) -> int:
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "linger.ms": 5, "enable.idempotence": True}
+    )
+    records = generate_records(SimSettings(seed=11, orders=0))
+    total = int(rate * seconds)
+    started = time.perf_counter()
+    for n in range(total):
+        delay = started + n / rate - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        record = next(records)
+        producer.produce(topic, value=record.value, key=record.key)
+        producer.poll(0)
+    producer.flush(60)
+    return total
+
+
+def _wait_for(log: Path, event: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while f'"{event}"' not in log.read_text():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"consumer never logged {event}:\n{log.read_text()[-2000:]}")
+        time.sleep(0.1)
+
+
+def _wait_until_consumed(log: Path, sent: int, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = sum(
+            event["records"]
+            for event in map(json.loads, log.read_text().splitlines())
+            if event.get("event") == "batch_committed"
+        )
+        if done >= sent:
+            return
+        time.sleep(0.2)
+    raise RuntimeError("the consumer did not catch up")
+
+
+def _batch_of_each_record(db: Path) -> dict[tuple[int, int], int]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.execute(
+            "SELECT kafka_partition, kafka_offset, batch_id FROM dim_order UNION ALL "
+            'SELECT "partition", "offset", batch_id FROM dropped_duplicates UNION ALL '
+            'SELECT "partition", "offset", batch_id FROM rejected_events'
+        ).fetchall()
+    return {(int(p), int(o)): int(b) for p, o, b in rows}
+
+
+def _produce_times(bootstrap: str, topic: str) -> dict[tuple[int, int], float]:
+    reader = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"bench-{uuid.uuid4()}",
+            "enable.auto.commit": False,
+        }
+    )
+    partitions = reader.list_topics(topic, timeout=30).topics[topic].partitions
+    ends = {
+        p: reader.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1] for p in partitions
+    }
+    reader.assign([TopicPartition(topic, p, 0) for p in partitions])
+    times: dict[tuple[int, int], float] = {}
+    while len(times) < sum(ends.values()):
+        for message in reader.consume(10_000, 1.0):
+            if message.error() is None:
+                _, stamp = message.timestamp()
+                position = (int(message.partition() or 0), int(message.offset() or 0))
+                times[position] = stamp / 1000
+    reader.close()
+    return times
+
+
+def _epoch(timestamp: str) -> float:
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()

@@ -1,0 +1,197 @@
+"""The three consumers measured side by side on the same topic.
+
+- bare: a confluent-kafka consumer that reads every record and does nothing else, the ceiling
+  for any Python consumer on this machine;
+- pipeline: ``orders-consumer run`` as a real process with every guarantee on, a fresh group and
+  a fresh database, timed from its first offset commit to its last;
+- naive: json.loads and row-by-row INSERTs with a synchronous commit per record.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+from confluent_kafka import Consumer, TopicPartition
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Measurement:
+    records: int
+    seconds: float
+    fact_rows: int = 0
+    peak_rss_mib: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.records / self.seconds if self.seconds else 0.0
+
+    @property
+    def fact_rate(self) -> float:
+        return self.fact_rows / self.seconds if self.seconds else 0.0
+
+
+def topic_size(bootstrap: str, topic: str) -> int:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4()}"})
+    try:
+        partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
+        total = 0
+        for p in partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)
+            total += high - low
+        return total
+    finally:
+        consumer.close()
+
+
+def bare(bootstrap: str, topic: str, expected: int) -> Measurement:
+    """Read every record with a plain consumer; timed from the first record to the last."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"bench-bare-{uuid.uuid4()}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([topic])
+    count, started = 0, 0.0
+    while count < expected:
+        messages = consumer.consume(10_000, 1.0)
+        if messages and not started:
+            started = time.perf_counter()
+        for message in messages:
+            if message.error() is None:
+                message.value()
+                count += 1
+    seconds = time.perf_counter() - started
+    consumer.close()
+    return Measurement(count, seconds)
+
+
+def pipeline(bootstrap: str, topic: str, *extra: str, workdir: Path | None = None) -> Measurement:
+    """Run the real consumer to the end of the topic; time it from first to last commit."""
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        db = Path(tmp) / "bench.duckdb"
+        command = [
+            sys.executable,
+            "-m",
+            "consumer",
+            "run",
+            "--bootstrap-servers",
+            bootstrap,
+            "--topic",
+            topic,
+            "--group-id",
+            f"bench-pipeline-{uuid.uuid4()}",
+            "--db",
+            str(db),
+            "--until-idle",
+            "3",
+            "--log-format",
+            "json",
+            "--no-dlq",
+            *extra,
+        ]
+        log = Path(tmp) / "consumer.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                command,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+            )
+            _, status, usage = os.wait4(proc.pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise RuntimeError(f"consumer failed:\n{log.read_text()[-3000:]}")
+        commits = [
+            e
+            for e in map(json.loads, log.read_text().splitlines())
+            if e.get("event") == "batch_committed"
+        ]
+        with duckdb.connect(str(db), read_only=True) as con:
+            row = con.execute("SELECT count(*) FROM fact_sales").fetchone()
+            fact_rows = int(row[0]) if row else 0
+    if len(commits) < 2:
+        raise RuntimeError("too few batches to time; use a larger topic")
+    first, last = (_when(commits[0]), _when(commits[-1]))
+    records = sum(e["records"] for e in commits[1:])
+    facts = sum(e["fact_rows"] for e in commits[1:])
+    assert sum(e["fact_rows"] for e in commits) == fact_rows
+    return Measurement(records, (last - first), facts, usage.ru_maxrss / 1024)
+
+
+def _when(event: dict[str, object]) -> float:
+    return datetime.fromisoformat(str(event["timestamp"]).replace("Z", "+00:00")).timestamp()
+
+
+def naive(bootstrap: str, topic: str, limit: int) -> Measurement:
+    """The textbook per-message consumer, with commit-after-write, on the first records."""
+    with tempfile.TemporaryDirectory() as tmp:
+        con = duckdb.connect(str(Path(tmp) / "naive.duckdb"))
+        con.execute(
+            "CREATE TABLE orders (order_id VARCHAR, user_id VARCHAR, amount DOUBLE, "
+            "created_at VARCHAR)"
+        )
+        con.execute(
+            "CREATE TABLE lines (order_id VARCHAR, sku VARCHAR, quantity BIGINT, price DOUBLE)"
+        )
+        consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": f"bench-naive-{uuid.uuid4()}",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            }
+        )
+        consumer.subscribe([topic])
+        count, started, facts = 0, 0.0, 0
+        while count < limit:
+            message = consumer.poll(1.0)
+            if message is None or message.error() is not None:
+                continue
+            if not started:
+                started = time.perf_counter()
+            count += 1
+            try:
+                doc = json.loads(message.value() or b"")
+                items = doc.get("items") or []
+                con.execute(
+                    "INSERT INTO orders VALUES (?, ?, ?, ?)",
+                    [
+                        doc.get("order_id"),
+                        doc.get("user_id"),
+                        doc.get("amount"),
+                        doc.get("created_at"),
+                    ],
+                )
+                for item in items:
+                    con.execute(
+                        "INSERT INTO lines VALUES (?, ?, ?, ?)",
+                        [
+                            doc.get("order_id"),
+                            item.get("sku"),
+                            item.get("quantity"),
+                            item.get("price"),
+                        ],
+                    )
+                    facts += 1
+            except (ValueError, AttributeError, TypeError, duckdb.Error):
+                pass
+            consumer.commit(message=message, asynchronous=False)
+        seconds = time.perf_counter() - started
+        consumer.close()
+        con.close()
+    return Measurement(count, seconds, facts)
