@@ -1,0 +1,170 @@
+"""Run settings: one frozen value, built once from flags and environment, validated on creation."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+ProgressMode = Literal["auto", "always", "never"]
+
+# Each base order carries at most one of these variations (they are mutually exclusive), so the
+# kind of every record is unambiguous and its expected fate in the consumer is known.
+ORDER_VARIATIONS: tuple[str, ...] = (
+    "amount_mismatch",
+    "created_at_null",
+    "created_at_missing",
+    "items_missing",
+    "items_null",
+    "items_empty",
+    "metadata_missing",
+    "metadata_null",
+    "metadata_empty",
+    "user_id_missing",
+    "currency_missing",
+    "late_user",
+    "late_sku",
+    "duplicate_sku",
+    "extra_fields",
+)
+# Extra records, drawn independently after each base order.
+EXTRA_RECORDS: tuple[str, ...] = ("resend_identical", "resend_conflicting", "malformed")
+
+REJECT_REASONS: tuple[str, ...] = (
+    "empty_payload",
+    "invalid_json",
+    "not_an_object",
+    "missing_order_id",
+    "invalid_created_at",
+    "invalid_item",
+    "invalid_amount",
+)
+CLEAN = "clean"
+MALFORMED_KINDS: tuple[str, ...] = tuple(f"malformed:{reason}" for reason in REJECT_REASONS)
+ALL_KINDS: tuple[str, ...] = (
+    CLEAN,
+    *ORDER_VARIATIONS,
+    "resend_identical",
+    "resend_conflicting",
+    *MALFORMED_KINDS,
+)
+BASE_KINDS = frozenset((CLEAN, *ORDER_VARIATIONS))
+
+_HOST_PORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$")
+
+
+@dataclass(frozen=True)
+class MessRates:
+    """Probability of each messy case, per base order."""
+
+    amount_mismatch: float = 0.02
+    created_at_null: float = 0.01
+    created_at_missing: float = 0.01
+    items_missing: float = 0.005
+    items_null: float = 0.005
+    items_empty: float = 0.005
+    metadata_missing: float = 0.01
+    metadata_null: float = 0.01
+    metadata_empty: float = 0.01
+    user_id_missing: float = 0.005
+    currency_missing: float = 0.005
+    late_user: float = 0.004
+    late_sku: float = 0.004
+    duplicate_sku: float = 0.01
+    extra_fields: float = 0.02
+    resend_identical: float = 0.03
+    resend_conflicting: float = 0.01
+    malformed: float = 0.01
+
+    def __post_init__(self) -> None:
+        for item in dataclasses.fields(self):
+            value = getattr(self, item.name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"the {item.name} rate must be between 0 and 1, got {value}")
+        variations = sum(getattr(self, name) for name in ORDER_VARIATIONS)
+        if variations > 1.0 + 1e-9:
+            raise ValueError(
+                f"the per-order variation rates (--amount-mismatch-rate ... --extra-fields-rate) "
+                f"add up to {variations:.3f}; they must not exceed 1"
+            )
+        if self.resend_identical + self.resend_conflicting > 1.0 + 1e-9:
+            raise ValueError("the two re-send rates must not add up to more than 1")
+
+    @classmethod
+    def none(cls) -> MessRates:
+        """A tidy stream: every record is a clean, distinct order."""
+        return cls(**{item.name: 0.0 for item in dataclasses.fields(cls)})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run needs. Defaults are the documented CLI defaults."""
+
+    seed: int = 42
+    orders: int = 10_000  # base orders; 0 means an endless stream
+    rates: MessRates = field(default_factory=MessRates)
+    page_size: int = 500
+    api_failure_rate: float = 0.02
+    retry_attempts: int = 4
+    retry_base_delay: float = 0.2
+    retry_max_delay: float = 5.0
+    bootstrap_servers: str = "127.0.0.1:9092"
+    topic: str = "orders"
+    partitions: int = 3
+    rate: float = 0.0  # records per second; 0 means as fast as possible
+    reference_dir: Path | None = None
+    late_reference_dir: Path | None = None
+    connect_timeout: float = 30.0
+    delivery_timeout: float = 120.0
+    progress: ProgressMode = "auto"
+
+    def __post_init__(self) -> None:
+        checks = (
+            (self.orders >= 0, f"--orders must be 0 (endless) or more, got {self.orders}"),
+            (self.page_size >= 1, f"--page-size must be at least 1, got {self.page_size}"),
+            (
+                0.0 <= self.api_failure_rate <= 1.0,
+                f"--api-failure-rate must be between 0 and 1, got {self.api_failure_rate}",
+            ),
+            (
+                self.retry_attempts >= 1,
+                f"--retry-attempts must be at least 1, got {self.retry_attempts}",
+            ),
+            (
+                self.retry_base_delay >= 0 and self.retry_max_delay >= 0,
+                "--retry-base-delay and --retry-max-delay must not be negative",
+            ),
+            (self.partitions >= 1, f"--partitions must be at least 1, got {self.partitions}"),
+            (self.rate >= 0, f"--rate must be 0 (unlimited) or more, got {self.rate}"),
+            (
+                self.connect_timeout > 0 and self.delivery_timeout > 0,
+                "--connect-timeout and --delivery-timeout must be positive",
+            ),
+            (bool(self.topic.strip()), "--topic must not be empty"),
+        )
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+        check_bootstrap(self.bootstrap_servers)
+
+
+def check_bootstrap(value: str) -> str:
+    """Accept ``host:port[,host:port...]``; raise ValueError with a readable reason otherwise."""
+    servers = [part.strip() for part in value.split(",")]
+    if not value.strip() or not all(servers):
+        raise ValueError(f"--bootstrap-servers must be HOST:PORT[,HOST:PORT...], got {value!r}")
+    for server in servers:
+        match = _HOST_PORT.match(server)
+        if match is None:
+            raise ValueError(f"--bootstrap-servers entry {server!r} is not HOST:PORT")
+        if not 1 <= int(match.group(2)) <= 65535:
+            raise ValueError(f"--bootstrap-servers entry {server!r} has a port outside 1-65535")
+    return value
+
+
+def reference_sizes(orders: int) -> tuple[int, int]:
+    """(users, products) for a run of ``orders`` base orders; an endless run sizes as 100k."""
+    scale = orders or 100_000
+    return min(max(scale // 5, 50), 200_000), min(max(scale // 40, 20), 10_000)

@@ -1,0 +1,128 @@
+"""The simulated order stream: base orders, their re-sends and the malformed records in between.
+
+``--orders N`` counts base orders: every one of them is valid per CONTRACT §1 (a few with a
+tolerated oddity), so a consumer should load exactly N orders. Re-sends (identical or
+conflicting) and malformed records come on top of them; re-sends still pending when the last base
+order is out close the stream.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import itertools
+import random
+from collections.abc import Iterator
+from typing import NamedTuple
+
+from producer_sim.config import CLEAN, ORDER_VARIATIONS, Settings
+from producer_sim.encoding import COMPACT, RESEND_STYLES, Json, encode, shuffled_keys
+from producer_sim.malformed import MalformedFactory
+from producer_sim.orders import OrderFactory, cents, order_id
+from producer_sim.reference import Reference, generate_reference
+
+RESEND_NOW = 0.35  # share of re-sends that follow their original at once
+RESEND_SOON = 0.15  # within 50 orders; the rest come 1,000 to 5,000 orders later
+LATE_RESEND_RANGE = (1_000, 5_000)
+
+
+class SimRecord(NamedTuple):
+    """One Kafka record of the stream, and the case it stands for (see ``config.ALL_KINDS``)."""
+
+    key: bytes | None
+    value: bytes | None
+    kind: str
+
+
+def generate_records(settings: Settings, reference: Reference | None = None) -> Iterator[SimRecord]:
+    """The whole stream for ``settings`` (endless if ``settings.orders`` is 0), deterministic."""
+    if reference is None:
+        reference = generate_reference(settings.seed, settings.orders)
+    return _Stream(settings, reference).records()
+
+
+class _Stream:
+    def __init__(self, settings: Settings, reference: Reference) -> None:
+        self._settings = settings
+        self._rng = random.Random(f"orders-sim:{settings.seed}:events")
+        self._orders = OrderFactory(reference, self._rng)
+        self._malformed = MalformedFactory(self._orders, self._rng)
+        self._pending: list[tuple[int, int, SimRecord]] = []  # (due order number, seq, record)
+        self._seq = itertools.count()
+
+    def records(self) -> Iterator[SimRecord]:
+        rates = self._settings.rates
+        limit = self._settings.orders
+        draw = self._rng.random
+        thresholds = list(itertools.accumulate(getattr(rates, v) for v in ORDER_VARIATIONS))
+        kinds = (*ORDER_VARIATIONS, CLEAN)
+        identical = rates.resend_identical
+        resend = identical + rates.resend_conflicting
+        malformed = rates.malformed
+        pending = self._pending
+        for number in itertools.count(1):
+            if limit and number > limit:
+                break
+            while pending and pending[0][0] <= number:
+                yield heapq.heappop(pending)[2]
+            kind = kinds[bisect.bisect_right(thresholds, draw())]
+            oid = order_id(number)
+            order = self._orders.order(oid, kind)
+            value = encode(order)
+            key = oid.encode()
+            yield SimRecord(key, value, kind)
+            resend_draw = draw()
+            if resend_draw < resend:
+                if resend_draw < identical:
+                    again = self._identical(key, order, value)
+                else:
+                    again = self._conflicting(key, order)
+                delay = self._resend_delay()
+                if delay:
+                    heapq.heappush(pending, (number + delay, next(self._seq), again))
+                else:
+                    yield again
+            if draw() < malformed:
+                reason, bad_key, bad_value = self._malformed.record()
+                yield SimRecord(bad_key, bad_value, f"malformed:{reason}")
+        while pending:
+            yield heapq.heappop(pending)[2]
+
+    def _resend_delay(self) -> int:
+        where = self._rng.random()
+        if where < RESEND_NOW:
+            return 0
+        if where < RESEND_NOW + RESEND_SOON:
+            return self._rng.randint(1, 50)
+        return self._rng.randint(*LATE_RESEND_RANGE)
+
+    def _identical(self, key: bytes, order: dict[str, Json], value: bytes) -> SimRecord:
+        """The same content; most of the time spelled differently (blanks, key order, escapes)."""
+        rng = self._rng
+        if rng.random() < 0.3:
+            return SimRecord(key, value, "resend_identical")
+        style = rng.choice(RESEND_STYLES)
+        document = shuffled_keys(order, rng) if rng.random() < 0.5 else order
+        return SimRecord(key, encode(document, style), "resend_identical")
+
+    def _conflicting(self, key: bytes, order: dict[str, Json]) -> SimRecord:
+        """Same order_id, different content: a changed quantity, a dropped line, or a new total."""
+        rng = self._rng
+        changed = dict(order)
+        items = order.get("items")
+        total = cents(order["amount"])
+        how = rng.random()
+        if isinstance(items, list) and items and how < 0.4:
+            line = rng.randrange(len(items))
+            new_items = [dict(item) for item in items]
+            new_items[line]["quantity"] += 1
+            changed["items"] = new_items
+            total += cents(new_items[line]["price"])
+        elif isinstance(items, list) and len(items) > 1 and how < 0.6:
+            dropped = items[-1]
+            changed["items"] = items[:-1]
+            total -= cents(dropped["price"]) * dropped["quantity"]
+        else:
+            total += rng.randint(1, 2_000)
+        changed["amount"] = total / 100
+        return SimRecord(key, encode(changed, COMPACT), "resend_conflicting")

@@ -1,0 +1,202 @@
+"""Kafka side of the simulator: the topic, an idempotent producer, and its delivery errors."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic  # confluent_kafka.admin does not re-export it
+
+from consumer.logs import get_logger
+from producer_sim.config import Settings
+from producer_sim.events import SimRecord
+
+POLL_EVERY = 1_000  # records between two polls that serve delivery reports and client logs
+
+
+class BrokerUnavailableError(Exception):
+    """The broker did not answer, or refused to create the topic; the message says which."""
+
+
+class _ClientLog:
+    """Routes librdkafka's own log lines into structlog instead of raw stderr.
+
+    They go out at debug level: a dead broker is reported once, clearly, by the caller, rather
+    than as a stream of connection-refused lines.
+    """
+
+    def __init__(self, client: str) -> None:
+        self._log = get_logger("producer_sim.librdkafka")
+        self._client = client
+
+    def log(self, level: int, fmt: str, *args: Any) -> None:
+        self._log.debug(
+            "librdkafka",
+            client=self._client,
+            level_name=logging.getLevelName(level),
+            message=fmt % args if args else fmt,
+        )
+
+
+class _ClientErrors:
+    """Logs client-level errors (broker down, auth...) once per kind, not on every retry."""
+
+    def __init__(self, client: str) -> None:
+        self._log = get_logger("producer_sim.publisher")
+        self._client = client
+        self._seen: set[int] = set()
+
+    def __call__(self, error: KafkaError) -> None:
+        if error.code() not in self._seen:
+            self._seen.add(error.code())
+            self._log.warning("kafka_client_error", client=self._client, error=error.str())
+
+
+def client_config(settings: Settings, client: str) -> dict[str, Any]:
+    return {
+        "bootstrap.servers": settings.bootstrap_servers,
+        "client.id": f"orders-sim-{client}",
+        "logger": _ClientLog(client),
+        "error_cb": _ClientErrors(client),
+    }
+
+
+def ensure_topic(settings: Settings) -> int:
+    """Create the topic if it is missing; return its partition count.
+
+    Raises BrokerUnavailableError if the broker gives no metadata within the connect timeout.
+    """
+    log = get_logger("producer_sim.publisher")
+    admin = AdminClient(client_config(settings, "admin"))
+    timeout = settings.connect_timeout
+    try:
+        metadata = admin.list_topics(timeout=timeout)
+    except KafkaException as error:
+        raise BrokerUnavailableError(
+            f"cannot reach Kafka at {settings.bootstrap_servers} within {timeout:g}s "
+            f"({_reason(error)})"
+        ) from error
+    existing = metadata.topics.get(settings.topic)
+    if existing is not None and existing.error is None:
+        log.info("topic_exists", topic=settings.topic, partitions=len(existing.partitions))
+        return len(existing.partitions)
+    new = NewTopic(settings.topic, num_partitions=settings.partitions, replication_factor=1)
+    future = admin.create_topics([new], operation_timeout=timeout)[settings.topic]
+    try:
+        future.result(timeout=timeout)
+    except KafkaException as error:
+        if error.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+            raise BrokerUnavailableError(
+                f"cannot create topic {settings.topic!r} on {settings.bootstrap_servers} "
+                f"({_reason(error)})"
+            ) from error
+    except Exception as error:  # the future's own timeout
+        raise BrokerUnavailableError(
+            f"Kafka at {settings.bootstrap_servers} did not create topic {settings.topic!r} "
+            f"within {timeout:g}s ({error})"
+        ) from error
+    partitions = _wait_for_partitions(admin, settings)
+    log.info("topic_created", topic=settings.topic, partitions=partitions)
+    return partitions
+
+
+def _wait_for_partitions(admin: AdminClient, settings: Settings) -> int:
+    """The partition count of a topic just created (metadata can lag behind the creation)."""
+    deadline = time.monotonic() + settings.connect_timeout
+    while True:
+        with contextlib.suppress(KafkaException):
+            topic = admin.list_topics(settings.topic, timeout=5).topics.get(settings.topic)
+            if topic is not None and topic.error is None and topic.partitions:
+                return len(topic.partitions)
+        if time.monotonic() > deadline:
+            raise BrokerUnavailableError(
+                f"topic {settings.topic!r} on {settings.bootstrap_servers} has no partitions "
+                f"{settings.connect_timeout:g}s after its creation"
+            )
+        time.sleep(0.1)
+
+
+def _reason(error: KafkaException) -> str:
+    inner = error.args[0] if error.args else error
+    return inner.str() if isinstance(inner, KafkaError) else str(inner)
+
+
+class KafkaSink:
+    """An idempotent, batching producer that counts (and logs) every failed delivery."""
+
+    def __init__(self, settings: Settings) -> None:
+        """Make sure the topic exists (raises BrokerUnavailableError), then open the producer."""
+        self._log = get_logger("producer_sim.publisher")
+        self.partitions = ensure_topic(settings)
+        self._topic = settings.topic
+        self._flush_timeout = settings.delivery_timeout + 10
+        config = client_config(settings, "producer")
+        config.update(
+            {
+                "acks": "all",
+                "enable.idempotence": True,
+                "linger.ms": 20,
+                "batch.size": 1_000_000,
+                "compression.type": "lz4",
+                "partitioner": "murmur2_random",  # where Java clients put the same keys
+                "queue.buffering.max.messages": 1_000_000,
+                "queue.buffering.max.kbytes": 1_048_576,
+                "message.timeout.ms": int(settings.delivery_timeout * 1000),
+                # Reports only for failures: a Python callback per record would halve throughput.
+                "delivery.report.only.error": True,
+                "on_delivery": self._on_delivery,
+            }
+        )
+        self._producer = Producer(config)
+        self.sent = 0
+        self._unkeyed = 0
+        self.failed = 0
+        self.first_error: str | None = None
+
+    def _on_delivery(self, error: KafkaError | None, message: Any) -> None:
+        if error is None:
+            return
+        self.failed += 1
+        if self.first_error is None:
+            self.first_error = error.str()
+        if self.failed <= 10 or self.failed % 10_000 == 0:
+            key = message.key()
+            self._log.error(
+                "delivery_failed",
+                topic=message.topic(),
+                key=key.decode(errors="replace") if key is not None else None,
+                error=error.str(),
+                failed_so_far=self.failed,
+            )
+
+    def send(self, record: SimRecord) -> None:
+        # Keyless records take turns over the partitions instead of a random one, so the same
+        # seed fills two topics identically, partition by partition.
+        partition = self._unkeyed % self.partitions if record.key is None else -1
+        while True:
+            try:
+                self._producer.produce(self._topic, record.value, record.key, partition)
+                break
+            except BufferError:
+                self._producer.poll(0.05)  # the local queue is full: let it drain
+        if record.key is None:
+            self._unkeyed += 1
+        self.sent += 1
+        if self.sent % POLL_EVERY == 0:
+            self._producer.poll(0)
+
+    def poll(self) -> None:
+        self._producer.poll(0)
+
+    def close(self) -> int:
+        """Wait for every record to be acknowledged or to fail; return the failure count."""
+        left = self._producer.flush(self._flush_timeout)
+        if left:
+            self.failed += left
+            self.first_error = self.first_error or f"{left} record(s) still unacknowledged"
+            self._log.error("flush_incomplete", unacknowledged=left)
+        return self.failed

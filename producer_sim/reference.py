@@ -1,0 +1,179 @@
+"""Reference data: users and products, consistent with the order stream, and their CSV files."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import itertools
+import math
+import os
+import random
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+from producer_sim import vocab
+from producer_sim.config import reference_sizes
+
+USERS_HEADER = ("user_id", "name", "email", "country", "signup_date")
+PRODUCTS_HEADER = ("sku", "name", "category", "list_price")
+FIRST_SIGNUP = dt.date(2018, 1, 1)
+LAST_SIGNUP = dt.date(2025, 8, 31)
+
+
+class User(NamedTuple):
+    user_id: str
+    name: str
+    email: str
+    country: str
+    signup_date: str  # YYYY-MM-DD
+
+
+class Product(NamedTuple):
+    sku: str
+    name: str
+    category: str
+    list_price_cents: int
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The users and products the CSVs hold, plus the late ones the CSVs deliberately lack.
+
+    Late users and products are referenced by a few orders but only "arrive" later; they have
+    the highest ids, like accounts and products created after the last reference export.
+    """
+
+    users: tuple[User, ...]
+    products: tuple[Product, ...]
+    late_users: tuple[User, ...]
+    late_products: tuple[Product, ...]
+
+
+def user_id(number: int) -> str:
+    return f"u-{number:06d}"
+
+
+def sku(number: int) -> str:
+    return f"p-{number:05d}"
+
+
+def format_cents(cents: int) -> str:
+    sign = "-" if cents < 0 else ""
+    return f"{sign}{abs(cents) // 100}.{abs(cents) % 100:02d}"
+
+
+def generate_reference(seed: int, orders: int) -> Reference:
+    """Users and products for a run of ``orders`` base orders (0: an endless run)."""
+    n_users, n_products = reference_sizes(orders)
+    n_late_users, n_late_products = max(1, n_users // 200), max(1, n_products // 200)
+    rng = random.Random(f"orders-sim:{seed}:reference")
+    users = _users(rng, n_users + n_late_users)
+    products = _products(rng, n_products + n_late_products)
+    return Reference(
+        users=users[:n_users],
+        products=products[:n_products],
+        late_users=users[n_users:],
+        late_products=products[n_products:],
+    )
+
+
+def _users(rng: random.Random, count: int) -> tuple[User, ...]:
+    cum_weights = list(itertools.accumulate(locale.weight for locale in vocab.LOCALES))
+    span = (LAST_SIGNUP - FIRST_SIGNUP).days
+    taken: set[str] = set()  # membership only: never iterated, so order cannot leak into output
+    users = []
+    for index in range(count):
+        number = index + 1
+        locale = rng.choices(vocab.LOCALES, cum_weights=cum_weights)[0]
+        first, first_ascii = rng.choice(locale.first)
+        last, last_ascii = rng.choice(locale.last)
+        name = f"{last}{first}" if locale.family_first else f"{first} {last}"
+        local = _email_local(rng, first_ascii, last_ascii)
+        if local in taken:
+            local = f"{local}.{number}"
+        taken.add(local)
+        email = f"{local}@{rng.choice(vocab.EMAIL_DOMAINS)}"
+        # Ids grow with sign-up time, as in a real accounts table.
+        day = index * span // count + rng.randint(0, 30)
+        signup = FIRST_SIGNUP + dt.timedelta(days=min(max(day, 0), span))
+        country = rng.choice(locale.countries)
+        users.append(User(user_id(number), name, email, country, signup.isoformat()))
+    return tuple(users)
+
+
+def _email_local(rng: random.Random, first: str, last: str) -> str:
+    pattern = rng.randrange(6)
+    if pattern == 0:
+        return f"{first}.{last}"
+    if pattern == 1:
+        return f"{first}{last}"
+    if pattern == 2:
+        return f"{first[0]}{last}"
+    if pattern == 3:
+        return f"{first}.{last}{rng.randrange(1, 100)}"
+    if pattern == 4:
+        return f"{last}.{first}"
+    return f"{first}_{last}{rng.randrange(70, 100)}"
+
+
+def _products(rng: random.Random, count: int) -> tuple[Product, ...]:
+    products = []
+    for index in range(count):
+        category = rng.choice(vocab.CATEGORIES)
+        name = (
+            f"{rng.choice(vocab.BRANDS)} {rng.choice(category.nouns)}{rng.choice(vocab.VARIANTS)}"
+        )
+        price = math.exp(rng.uniform(math.log(category.min_price), math.log(category.max_price)))
+        products.append(Product(sku(index + 1), name, category.name, _shelf_price(rng, price)))
+    return tuple(products)
+
+
+def _shelf_price(rng: random.Random, price: float) -> int:
+    """Cents, mostly with the usual shop endings (.99, .49, .00)."""
+    whole = max(int(price), 1)
+    ending = rng.random()
+    if ending < 0.6:
+        return whole * 100 + 99
+    if ending < 0.75:
+        return whole * 100 + 49
+    if ending < 0.9:
+        return whole * 100
+    return max(round(price * 100), 1)
+
+
+def user_rows(users: Iterable[User]) -> Iterable[Sequence[str]]:
+    return users
+
+
+def product_rows(products: Iterable[Product]) -> Iterable[Sequence[str]]:
+    return ((p.sku, p.name, p.category, format_cents(p.list_price_cents)) for p in products)
+
+
+def write_reference(reference: Reference, directory: Path, *, late: bool = False) -> list[Path]:
+    """Write ``users.csv`` and ``products.csv`` into ``directory`` (the late rows if ``late``)."""
+    users = reference.late_users if late else reference.users
+    products = reference.late_products if late else reference.products
+    return [
+        _write_csv(directory / "users.csv", USERS_HEADER, user_rows(users)),
+        _write_csv(directory / "products.csv", PRODUCTS_HEADER, product_rows(products)),
+    ]
+
+
+def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]]) -> Path:
+    """RFC 4180 (CRLF, minimal quoting), UTF-8; replaced atomically so readers never see half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+            writer = csv.writer(out, lineterminator="\r\n")
+            writer.writerow(header)
+            writer.writerows(rows)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the consumer may run as another user
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
