@@ -54,6 +54,7 @@ class _Prepared:
     number: int
     batch: Batch
     started: float
+    transform_seconds: float
 
 
 class Pipeline:
@@ -190,7 +191,7 @@ class Pipeline:
         batch_id = self._next_batch_id
         self._next_batch_id += 1
         batch = Batch.from_records(batch_id, self._settings.topic, buffer)
-        return _Prepared(self._batch_number, batch, started)
+        return _Prepared(self._batch_number, batch, started, time.perf_counter() - started)
 
     def _dispatch(self, prepared: _Prepared) -> None:
         """Hand a batch to the writer once the previous one is committed."""
@@ -217,19 +218,28 @@ class Pipeline:
             if self._dead_letters is not None:
                 self._dead_letters.publish(rejects, number)
 
+        write_started = time.perf_counter()
         result = self._retry(
             "duckdb_write",
             lambda: self._warehouse.write_batch(batch, publish_dead_letters),
             on_retry=self._warehouse.reconnect,
         )
+        commit_started = time.perf_counter()
         self._faults.hit("kill_after_db_commit", number)
         self._retry("kafka_commit", lambda: self._source.commit(next_offsets))
         self._next.update(next_offsets)
-        self._report(batch, result, next_offsets, time.perf_counter() - prepared.started)
+        done = time.perf_counter()
+        timings = {
+            "transform_ms": prepared.transform_seconds * 1000,
+            "write_ms": (commit_started - write_started) * 1000,
+            "commit_ms": (done - commit_started) * 1000,
+        }
+        self._report(batch, result, done - prepared.started, timings)
 
     def _report(
-        self, batch: Batch, result: BatchResult, next_offsets: dict[int, int], seconds: float
+        self, batch: Batch, result: BatchResult, seconds: float, timings: dict[str, float]
     ) -> None:
+        next_offsets = batch.next_offsets
         by_reason = result.rejected_by_reason()
         self._metrics.observe_batch(
             loaded=result.loaded,
@@ -253,6 +263,7 @@ class Pipeline:
             rejected_by_reason=by_reason,
             fact_rows=result.fact_rows,
             duration_ms=round(seconds * 1000, 1),
+            **{name: round(value, 1) for name, value in timings.items()},
             lag=sum(lag.values()),
             next_offsets={str(p): o for p, o in sorted(next_offsets.items())},
         )
