@@ -57,6 +57,13 @@ class _Prepared:
     transform_seconds: float
 
 
+@dataclass(frozen=True)
+class _Written:
+    prepared: _Prepared
+    result: BatchResult
+    write_seconds: float
+
+
 class Pipeline:
     def __init__(self, settings: Settings, warehouse: Warehouse, metrics: Metrics) -> None:
         self._settings = settings
@@ -82,7 +89,7 @@ class Pipeline:
         )
         self._buffer = Records()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="duckdb-writer")
-        self._inflight: Future[None] | None = None
+        self._inflight: Future[_Written] | None = None
         self._next: dict[int, int] = {}
         self._stopping = False
         self._batch_number = 0
@@ -103,6 +110,7 @@ class Pipeline:
             idle_since = time.monotonic()
             while not self._stopping:
                 self._metrics.tick()
+                self._update_lag()
                 self._collect()
                 if self._buffer:
                     self._dispatch(self._prepare())
@@ -153,8 +161,6 @@ class Pipeline:
 
     def _close(self) -> None:
         try:
-            if self._inflight is not None and not self._inflight.done():
-                self._inflight.exception()
             self._writer.shutdown(wait=True)
             self._source.close()
         finally:
@@ -180,6 +186,7 @@ class Pipeline:
                 settings.batch_max_records - len(self._buffer), min(remaining, 0.1), self._next
             )
             self._buffer.extend(records)
+            self._finish_inflight(wait=False)
             if started_empty and self._buffer:
                 deadline = time.monotonic() + settings.batch_max_seconds
 
@@ -195,46 +202,64 @@ class Pipeline:
 
     def _dispatch(self, prepared: _Prepared) -> None:
         """Hand a batch to the writer once the previous one is committed."""
-        self._await_writer()
-        self._inflight = self._writer.submit(self._write_and_commit, prepared)
+        self._finish_inflight(wait=True)
+        self._inflight = self._writer.submit(self._write, prepared)
 
-    def _await_writer(self) -> None:
-        """Wait for the batch in flight; re-raise its failure here, on the loop's thread."""
-        inflight, self._inflight = self._inflight, None
-        if inflight is not None:
-            inflight.result()
+    def _finish_inflight(self, wait: bool) -> None:
+        """Commit the offsets of a batch whose DuckDB write is done; re-raise its failure.
+
+        Runs on the polling thread: librdkafka holds a synchronous commit issued from another
+        thread until the poll loop pauses, so offsets are only ever committed from here.
+        """
+        inflight = self._inflight
+        if inflight is None or not (wait or inflight.done()):
+            return
+        self._inflight = None
+        self._commit(inflight.result())
 
     def _flush(self) -> None:
         """Write and commit everything consumed so far."""
-        self._await_writer()
+        self._finish_inflight(wait=True)
         if self._buffer:
-            self._write_and_commit(self._prepare())
+            self._commit(self._write(self._prepare()))
 
-    def _write_and_commit(self, prepared: _Prepared) -> None:
+    def _write(self, prepared: _Prepared) -> _Written:
+        """The batch's one DuckDB transaction, dead letters included (on the writer thread)."""
         number, batch = prepared.number, prepared.batch
-        next_offsets = batch.next_offsets
 
         def publish_dead_letters(rejects: pl.DataFrame) -> None:
             if self._dead_letters is not None:
                 self._dead_letters.publish(rejects, number)
 
-        write_started = time.perf_counter()
+        def reconnect() -> None:
+            self._metrics.set_writable(False)
+            self._warehouse.reconnect()
+
+        started = time.perf_counter()
         result = self._retry(
             "duckdb_write",
             lambda: self._warehouse.write_batch(batch, publish_dead_letters),
-            on_retry=self._warehouse.reconnect,
+            on_retry=reconnect,
         )
-        commit_started = time.perf_counter()
-        self._faults.hit("kill_after_db_commit", number)
-        self._retry("kafka_commit", lambda: self._source.commit(next_offsets))
-        self._next.update(next_offsets)
+        self._metrics.set_writable(True)
+        return _Written(prepared, result, time.perf_counter() - started)
+
+    def _commit(self, written: _Written) -> None:
+        """Commit exactly the written batch's offsets to Kafka, then account for it."""
+        prepared, batch = written.prepared, written.prepared.batch
+        started = time.perf_counter()
+        self._faults.hit("kill_after_db_commit", prepared.number)
+        committed = self._retry("kafka_commit", lambda: self._source.commit(batch.next_offsets))
+        self._next.update(batch.next_offsets)
         done = time.perf_counter()
+        if committed:
+            self._metrics.mark_commit()
         timings = {
             "transform_ms": prepared.transform_seconds * 1000,
-            "write_ms": (commit_started - write_started) * 1000,
-            "commit_ms": (done - commit_started) * 1000,
+            "write_ms": written.write_seconds * 1000,
+            "commit_ms": (done - started) * 1000,
         }
-        self._report(batch, result, done - prepared.started, timings)
+        self._report(batch, written.result, done - prepared.started, timings)
 
     def _report(
         self, batch: Batch, result: BatchResult, seconds: float, timings: dict[str, float]
@@ -249,9 +274,7 @@ class Pipeline:
             records=len(batch.values),
             seconds=seconds,
         )
-        highs = self._source.cached_high_watermarks()
-        lag = {p: max(0, high - self._next.get(p, high)) for p, high in highs.items()}
-        self._metrics.set_lag(lag)
+        lag = self._update_lag()
         log.info(
             "batch_committed",
             batch_id=batch.batch_id,
@@ -267,6 +290,13 @@ class Pipeline:
             lag=sum(lag.values()),
             next_offsets={str(p): o for p, o in sorted(next_offsets.items())},
         )
+
+    def _update_lag(self) -> dict[int, int]:
+        """Records between what is committed and each assigned partition's end, as last seen."""
+        highs = self._source.cached_high_watermarks()
+        lag = {p: max(0, high - self._next.get(p, high)) for p, high in highs.items()}
+        self._metrics.set_lag(lag)
+        return lag
 
     def _retry(
         self, operation: str, action: Callable[[], T], on_retry: Callable[[], None] | None = None
@@ -298,7 +328,7 @@ class Pipeline:
         until_idle = self._settings.until_idle
         if until_idle is None or time.monotonic() - idle_since < until_idle:
             return False
-        self._await_writer()
+        self._finish_inflight(wait=True)
         if not self._source.assigned:
             return False
         ends = self._retry("end_offsets", self._source.end_offsets)
@@ -341,32 +371,36 @@ class Pipeline:
     def ledger(self) -> dict[int, int]:
         return self._warehouse.ledger(self._settings.topic)
 
-    def partitions_assigned(self, starts: dict[int, int]) -> None:
+    def partitions_assigned(self, partitions: list[int], starts: dict[int, int]) -> None:
         self._next.update(starts)
-        self._metrics.assigned_partitions.set(len(self._source.assigned))
-        self._metrics.set_ready(True)
+        self._owned_changed(self._source.assigned)
         log.info(
             "partitions_assigned",
             topic=self._settings.topic,
-            partitions=sorted(self._source.assigned),
+            partitions=sorted(partitions),
+            owned=sorted(self._source.assigned),
             start_offsets={str(p): o for p, o in sorted(starts.items())},
         )
 
     def partitions_revoking(self, partitions: list[int]) -> None:
         self._flush()
-        for p in partitions:
-            self._next.pop(p, None)
-        remaining = len(self._source.assigned - set(partitions))
-        self._metrics.assigned_partitions.set(remaining)
-        self._metrics.set_ready(remaining > 0)
+        self._forget(partitions)
         log.info("partitions_revoked", topic=self._settings.topic, partitions=partitions)
 
     def partitions_lost(self, partitions: list[int]) -> None:
-        self._await_writer()
+        self._finish_inflight(wait=True)
         self._buffer = self._buffer.without(set(partitions))
+        self._forget(partitions)
+        log.warning("partitions_lost", topic=self._settings.topic, partitions=partitions)
+
+    def _forget(self, partitions: list[int]) -> None:
         for p in partitions:
             self._next.pop(p, None)
-        log.warning("partitions_lost", topic=self._settings.topic, partitions=partitions)
+        self._owned_changed(self._source.assigned - set(partitions))
+
+    def _owned_changed(self, owned: set[int]) -> None:
+        self._metrics.assigned_partitions.set(len(owned))
+        self._metrics.set_ready(bool(owned))
 
     def _kafka_error(self, error: KafkaError) -> None:
         text = error.str()

@@ -7,6 +7,7 @@ Exit codes: 0 success; 1 run-time failure (broker unreachable, database locked o
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -152,9 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--kafka-option",
         action="append",
-        default=[],
+        default=[pair for pair in os.environ.get("ORDERS_KAFKA_OPTIONS", "").split(";") if pair],
         metavar="KEY=VALUE",
-        help="extra librdkafka setting, e.g. security.protocol=SASL_SSL (repeatable)",
+        help="extra librdkafka setting, e.g. security.protocol=SASL_SSL (repeatable) "
+        "[env: $ORDERS_KAFKA_OPTIONS, KEY=VALUE pairs separated by ';']",
     )
     add_log_flags(run)
     run.set_defaults(handler=_run)

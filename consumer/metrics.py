@@ -73,6 +73,7 @@ class Metrics:
         self._liveness_timeout = liveness_timeout
         self._last_tick = time.monotonic()
         self._ready = False
+        self._writable = True
         self._lag_partitions: set[str] = set()
 
     def tick(self) -> None:
@@ -80,7 +81,12 @@ class Metrics:
         self._last_tick = time.monotonic()
 
     def set_ready(self, ready: bool) -> None:
+        """Partitions are assigned."""
         self._ready = ready
+
+    def set_writable(self, writable: bool) -> None:
+        """False while a DuckDB write is failing and being retried."""
+        self._writable = writable
 
     @property
     def alive(self) -> bool:
@@ -88,7 +94,7 @@ class Metrics:
 
     @property
     def ready(self) -> bool:
-        return self._ready and self.alive
+        return self._ready and self._writable and self.alive
 
     def observe_batch(
         self,
@@ -109,6 +115,8 @@ class Metrics:
         self.batches.inc()
         self.batch_duration.observe(seconds)
         self.batch_records.observe(records)
+
+    def mark_commit(self) -> None:
         self.last_commit.set(time.time())
 
     def set_lag(self, lag: Mapping[int, int]) -> None:

@@ -33,7 +33,7 @@ COMMIT_LOST_GENERATION = frozenset(
 
 class RebalanceListener(Protocol):
     def ledger(self) -> dict[int, int]: ...
-    def partitions_assigned(self, starts: dict[int, int]) -> None: ...
+    def partitions_assigned(self, partitions: list[int], starts: dict[int, int]) -> None: ...
     def partitions_revoking(self, partitions: list[int]) -> None: ...
     def partitions_lost(self, partitions: list[int]) -> None: ...
 
@@ -194,8 +194,9 @@ class KafkaSource:
             if start >= 0:
                 starts[tp.partition] = start
         consumer.incremental_assign(partitions)
-        self.assigned |= {tp.partition for tp in partitions}
-        self._listener.partitions_assigned(starts)
+        numbers = [tp.partition for tp in partitions]
+        self.assigned |= set(numbers)
+        self._listener.partitions_assigned(numbers, starts)
 
     def _revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         numbers = [tp.partition for tp in partitions]

@@ -1,0 +1,77 @@
+# syntax=docker/dockerfile:1
+#
+# One image for both services of orders-pipeline:
+#   docker run ... orders-pipeline                     -> orders-consumer run   (the default)
+#   docker run ... --entrypoint orders-sim orders-pipeline publish ...
+# Configuration comes from the environment (ORDERS_*); see docs/operations.md.
+
+ARG PYTHON_IMAGE=python:3.11-slim
+
+# ---------------------------------------------------------------------------------------------
+# build: the pinned runtime dependencies and the project, in a virtualenv copied as a whole
+# ---------------------------------------------------------------------------------------------
+FROM ${PYTHON_IMAGE} AS build
+
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_ROOT_USER_ACTION=ignore \
+    PYTHONDONTWRITEBYTECODE=1
+
+RUN python -m venv /opt/venv
+WORKDIR /src
+
+# Dependencies first, so that editing the code does not reinstall them. Exact pins, no URLs:
+# pip resolves them from whatever index it is configured with (PIP_INDEX_URL works as usual).
+COPY requirements.lock requirements-dev.lock ./
+RUN /opt/venv/bin/pip install --only-binary=:all: -r requirements.lock \
+ && pip install "$(grep -E '^setuptools==' requirements-dev.lock)"
+
+COPY pyproject.toml README.m[d] ./
+COPY consumer/ consumer/
+COPY producer_sim/ producer_sim/
+COPY sql/ sql/
+# The schema and report SQL live in ./sql in a checkout; an installed package reads them from
+# consumer/sql (consumer/sink.py sql_dir(); pyproject.toml package-data), so ship them there.
+RUN if [ ! -d consumer/sql ]; then cp -r sql consumer/sql; fi \
+ && pip wheel --no-deps --no-build-isolation --wheel-dir /wheels . \
+ && /opt/venv/bin/pip install --no-deps /wheels/*.whl
+
+# ---------------------------------------------------------------------------------------------
+# runtime: slim, non-root, no compilers, no pip cache, no source tree
+# ---------------------------------------------------------------------------------------------
+FROM ${PYTHON_IMAGE} AS runtime
+
+ARG APP_UID=10001
+ARG APP_GID=10001
+RUN groupadd --system --gid "${APP_GID}" app \
+ && useradd --system --uid "${APP_UID}" --gid app --home-dir /home/app --create-home \
+      --shell /usr/sbin/nologin app \
+ && mkdir -p /data /reference \
+ && chown app:app /data /reference
+
+COPY --from=build /opt/venv /opt/venv
+
+ENV PATH=/opt/venv/bin:${PATH} \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    ORDERS_DB=/data/warehouse.duckdb \
+    ORDERS_METRICS_PORT=9108
+
+# Fail the build, not the first start, if the SQL or the console scripts are missing.
+RUN python -c "from consumer.sink import sql_dir; d = sql_dir(); \
+assert (d / '001_star_schema.sql').is_file() and any((d / 'reports').glob('*.sql')), d" \
+ && orders-consumer --help > /dev/null \
+ && orders-sim --help > /dev/null
+
+WORKDIR /data
+USER ${APP_UID}:${APP_GID}
+VOLUME ["/data"]
+EXPOSE 9108
+
+# Liveness of the consume loop (CONTRACT §7). slim has no curl: python's urllib it is; any
+# error or a non-2xx answer raises, which exits 1 (unhealthy).
+HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
+  CMD ["python", "-c", "import os, urllib.request; port = os.environ.get('ORDERS_METRICS_PORT') or '9108'; urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=4).close()"]
+
+ENTRYPOINT ["orders-consumer"]
+CMD ["run"]

@@ -1,0 +1,184 @@
+"""The Dockerfile builds the image issue 7 asks for, from a build context that holds what it copies.
+
+No Docker engine is needed: the Dockerfile and .dockerignore are read as text, and the image's
+HEALTHCHECK command is run here against the consumer's real /healthz server.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from consumer.metrics import Metrics
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILE = ROOT / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+
+
+def instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
+    logical, current = [], ""
+    for line in DOCKERFILE.read_text().splitlines():
+        if not current and (not line.strip() or line.lstrip().startswith("#")):
+            continue
+        current += line.rstrip("\\").rstrip() + " " if line.endswith("\\") else line
+        if not line.endswith("\\"):
+            logical.append(current.strip())
+            current = ""
+    parsed = []
+    for line in logical:
+        word, _, rest = line.partition(" ")
+        parsed.append((word.upper(), rest.strip()))
+    return parsed
+
+
+def final_stage() -> list[tuple[str, str]]:
+    steps = instructions()
+    last_from = max(i for i, (word, _) in enumerate(steps) if word == "FROM")
+    return steps[last_from:]
+
+
+def build_args() -> dict[str, str]:
+    args: dict[str, str] = {}
+    for word, rest in instructions():
+        if word == "ARG" and "=" in rest:
+            name, _, value = rest.partition("=")
+            args.setdefault(name, value)
+    return args
+
+
+def exec_form(rest: str) -> list[str]:
+    parsed = json.loads(rest)
+    assert isinstance(parsed, list), rest
+    return [str(item) for item in parsed]
+
+
+def dockerignore_excludes(path: str) -> bool:
+    """Docker's rule: the last pattern matching the path or one of its parents decides."""
+    rules = []
+    for raw in DOCKERIGNORE.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        negate = line.startswith("!")
+        pattern = line.lstrip("!").strip("/")
+        rules.append((negate, re.compile(_glob_regex(pattern))))
+    parts = path.split("/")
+    candidates = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    excluded = False
+    for negate, regex in rules:
+        if any(regex.fullmatch(candidate) for candidate in candidates):
+            excluded = not negate
+    return excluded
+
+
+def _glob_regex(pattern: str) -> str:
+    out, i = "", 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out, i = out + "(?:.*/)?", i + 3
+        elif pattern.startswith("**", i):
+            out, i = out + ".*", i + 2
+        elif pattern[i] == "*":
+            out, i = out + "[^/]*", i + 1
+        elif pattern[i] == "?":
+            out, i = out + "[^/]", i + 1
+        elif pattern[i] == "[":
+            end = pattern.index("]", i)
+            out, i = out + pattern[i : end + 1], end + 1
+        else:
+            out, i = out + re.escape(pattern[i]), i + 1
+    return out
+
+
+def test_image_is_slim_python_non_root_with_consumer_entrypoint() -> None:
+    """python:3.11-slim, non-root USER, orders-consumer run, a /data volume, port 9108."""
+    assert build_args()["PYTHON_IMAGE"] == "python:3.11-slim"
+    froms = [rest for word, rest in instructions() if word == "FROM"]
+    assert all(rest.startswith("${PYTHON_IMAGE}") for rest in froms)
+    stage = final_stage()
+    users = [rest for word, rest in stage if word == "USER"]
+    assert users, "the runtime stage runs as root"
+    uid = users[-1].split(":")[0]
+    uid = build_args().get(uid.strip("${}"), uid)
+    assert uid.isdigit() and int(uid) != 0
+    assert [exec_form(rest) for word, rest in stage if word == "ENTRYPOINT"] == [
+        ["orders-consumer"]
+    ]
+    assert [exec_form(rest) for word, rest in stage if word == "CMD"] == [["run"]]
+    assert any(word == "VOLUME" and "/data" in rest for word, rest in stage)
+    assert any(word == "EXPOSE" and "9108" in rest.split() for word, rest in stage)
+
+
+def test_dependencies_come_from_the_lock_without_urls() -> None:
+    """pip installs requirements.lock, whose lines are exact pins without URLs."""
+    runs = " ".join(rest for word, rest in instructions() if word == "RUN")
+    assert re.search(r"pip install [^&]*-r requirements\.lock", runs)
+    pins = [
+        line.strip()
+        for line in (ROOT / "requirements.lock").read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    assert pins
+    for pin in pins:
+        assert re.fullmatch(r"[A-Za-z0-9._-]+(\[[\w,-]+\])?==[\w.!+-]+(\s*;.*)?", pin), pin
+        assert "://" not in pin and " @ " not in pin, pin
+
+
+def test_build_context_holds_what_the_dockerfile_copies_and_nothing_local() -> None:
+    """Every COPY source is in the build context; .venv, data, caches and git are not."""
+    for word, rest in instructions():
+        if word != "COPY" or rest.startswith("--from"):
+            continue
+        *sources, _target = rest.split()
+        for source in sources:
+            matches = [p for p in ROOT.glob(source.rstrip("/")) if p.exists()]
+            if not any(ch in source for ch in "*?["):
+                assert matches, f"COPY {source}: not in the repository"
+            for match in matches:
+                files = [match] if match.is_file() else [p for p in match.rglob("*") if p.is_file()]
+                for file in files:
+                    relative = file.relative_to(ROOT).as_posix()
+                    if "__pycache__" in relative:
+                        continue
+                    assert not dockerignore_excludes(relative), f"{relative} is .dockerignored"
+    for local in (
+        ".venv/bin/python",
+        "data/warehouse.duckdb",
+        "warehouse.duckdb",
+        ".git/HEAD",
+        ".pytest_cache/README.md",
+        ".mypy_cache/3.11/x.json",
+        "consumer/__pycache__/app.cpython-311.pyc",
+        "tests/conftest.py",
+        "bench-results/run.json",
+    ):
+        assert dockerignore_excludes(local), f"{local} would be sent to the Docker daemon"
+
+
+def test_healthcheck_command_probes_healthz_of_a_real_metrics_server() -> None:
+    """The image's HEALTHCHECK command exits 0 while /healthz is 200 and 1 when it is 503."""
+    (healthcheck,) = [rest for word, rest in final_stage() if word == "HEALTHCHECK"]
+    command = exec_form(healthcheck.split(" CMD ", 1)[1])
+    assert command[:2] == ["python", "-c"]
+    assert "/healthz" in command[2]
+    for alive, expected_exit in ((True, 0), (False, 1)):
+        metrics = Metrics(liveness_timeout=60.0 if alive else 0.0)
+        server = metrics.serve(0, host="127.0.0.1")
+        try:
+            port = server.server_address[1]
+            probe = subprocess.run(
+                [sys.executable, "-c", command[2]],
+                env={"ORDERS_METRICS_PORT": str(port)},
+                capture_output=True,
+                timeout=30,
+                check=False,
+            )
+        finally:
+            server.shutdown()
+            server.server_close()
+        assert probe.returncode == expected_exit, probe.stderr
