@@ -118,6 +118,7 @@ class Warehouse:
     ) -> None:
         self.path = path
         self._faults = faults or FaultPlan()
+        self._batches_written = 0
         # A checkpoint rewrites the data written since the last one; at the default 16 MB of
         # WAL that happens every few batches (measured: 20% of write time at 1M orders).
         # 64 MB keeps crash recovery (WAL replay) short. The memory limit keeps RSS flat as
@@ -249,7 +250,7 @@ class Warehouse:
 
         Anything raised rolls the whole batch back, so no offset is recorded without its data.
         """
-        number = batch.batch_id
+        number = self._batches_written + 1  # counted per process, as the fault plan documents
         with self._transaction() as con:
             orders = batch.parsed.orders.join(batch.positions, on="idx")
             outcome = classify(orders, self._loaded_before(con, orders.select("order_id")))
@@ -269,6 +270,7 @@ class Warehouse:
             )
             self._insert_accounting(con, batch, outcome, result)
             before_commit(rejects)
+        self._batches_written += 1
         return result
 
     @staticmethod

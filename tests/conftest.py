@@ -14,12 +14,15 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
 from testcontainers.community.kafka import KafkaContainer
 
+from tests.harness import create_topic
+from tests.reliability.harness import FIGURES, Figures, format_table
 from tools.localkafka import LocalKafka
 
 TESTCONTAINERS_IMAGE = os.environ.get("ORDERS_TEST_KAFKA_IMAGE", "confluentinc/cp-kafka:7.9.0")
@@ -67,14 +70,6 @@ def kafka_admin(kafka_bootstrap: str) -> AdminClient:
     return AdminClient({"bootstrap.servers": kafka_bootstrap})
 
 
-def create_topic(admin: AdminClient, partitions: int = 3, prefix: str = "t") -> str:
-    name = f"{prefix}-{uuid.uuid4().hex[:12]}"
-    admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])[
-        name
-    ].result(timeout=30)
-    return name
-
-
 @pytest.fixture
 def topic_factory(kafka_admin: AdminClient) -> Iterator[Callable[..., str]]:
     """Make fresh uuid-named topics (``topic_factory(partitions=4)``); delete them afterwards."""
@@ -105,3 +100,19 @@ def group_id() -> str:
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "warehouse.duckdb"
+
+
+@pytest.fixture
+def report(request: pytest.FixtureRequest) -> Callable[[Figures], None]:
+    """Record a scenario's figures for the reliability table printed at the end of the run."""
+    stash = request.config.stash
+    if FIGURES not in stash:
+        stash[FIGURES] = []
+    return stash[FIGURES].append
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    figures = config.stash.get(FIGURES, [])
+    if figures:
+        terminalreporter.section("reliability figures")
+        terminalreporter.write_line(format_table(figures))

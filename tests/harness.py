@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -14,11 +15,21 @@ from typing import Any
 
 import duckdb
 from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from tests.oracle import REPORT_KEYS, Expected, report
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT_NAMES = tuple(REPORT_KEYS)
+
+
+def create_topic(admin: AdminClient, partitions: int = 3, prefix: str = "t") -> str:
+    """A new topic with a uuid name."""
+    name = f"{prefix}-{uuid.uuid4().hex[:12]}"
+    admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])[
+        name
+    ].result(timeout=30)
+    return name
 
 
 def consumer_command(bootstrap: str, topic: str, group: str, db: Path, *extra: str) -> list[str]:
