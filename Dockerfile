@@ -30,10 +30,8 @@ COPY pyproject.toml README.m[d] ./
 COPY consumer/ consumer/
 COPY producer_sim/ producer_sim/
 COPY sql/ sql/
-# The schema and report SQL live in ./sql in a checkout; an installed package reads them from
-# consumer/sql (consumer/sink.py sql_dir(); pyproject.toml package-data), so ship them there.
-RUN if [ ! -d consumer/sql ]; then cp -r sql consumer/sql; fi \
- && pip wheel --no-deps --no-build-isolation --wheel-dir /wheels . \
+# pyproject.toml maps ./sql into the wheel as consumer/sql (consumer/sink.py sql_dir()).
+RUN pip wheel --no-deps --no-build-isolation --wheel-dir /wheels . \
  && /opt/venv/bin/pip install --no-deps /wheels/*.whl
 
 # ---------------------------------------------------------------------------------------------

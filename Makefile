@@ -12,7 +12,14 @@ KAFKA_PORT ?= 9092
 BOOTSTRAP ?= 127.0.0.1:$(KAFKA_PORT)
 export KAFKA_PORT
 
-.PHONY: help install lint fmt test test-unit kafka-up kafka-down kafka-status
+DEMO_ORDERS ?= 20000
+DEMO_SEED ?= 42
+DEMO_TOPIC ?= orders
+DATA ?= data
+BENCH_ARGS ?=
+
+.PHONY: help install lint fmt test test-unit soak demo bench kafka-up kafka-down kafka-status \
+        compose-check clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -44,6 +51,25 @@ test: install ## The whole suite: unit and integration (starts its own Kafka unl
 test-unit: install ## Unit tests only (no broker)
 	$(PY) -m pytest -m "not integration"
 
+soak: install ## The crash suite at release scale: 200k orders, 100 random SIGKILLs (not in make test)
+	RELIABILITY_SCALE=soak $(PY) -m pytest tests/reliability -m reliability
+
+demo: install kafka-up ## Publish a sample stream, consume it into ./data/warehouse.duckdb, print the reports
+	@mkdir -p $(DATA)/reference
+	$(VENV)/bin/orders-sim publish --bootstrap-servers $(BOOTSTRAP) --topic $(DEMO_TOPIC) \
+	  --orders $(DEMO_ORDERS) --seed $(DEMO_SEED) --reference-dir $(DATA)/reference --log-format json >/dev/null
+	$(VENV)/bin/orders-consumer run --bootstrap-servers $(BOOTSTRAP) --topic $(DEMO_TOPIC) \
+	  --group-id orders-demo --db $(DATA)/warehouse.duckdb --until-idle 3 \
+	  --users-csv $(DATA)/reference/users.csv --products-csv $(DATA)/reference/products.csv \
+	  --log-format console
+	@for report in top-users top-products top-countries sales-by-channel; do \
+	  echo; echo "== $$report"; \
+	  $(VENV)/bin/orders-consumer query $$report --db $(DATA)/warehouse.duckdb || exit 1; \
+	done
+
+bench: install kafka-up ## Throughput vs a bare consumer (1M orders; BENCH_ARGS="--orders 200000" for less)
+	$(PY) -m bench --bootstrap-servers $(BOOTSTRAP) $(BENCH_ARGS)
+
 kafka-up: install ## Start a local Kafka (KRaft, no Docker) on 127.0.0.1:$KAFKA_PORT; idempotent
 	$(PY) -m tools.localkafka up
 
@@ -52,3 +78,9 @@ kafka-down: install ## Stop the local Kafka broker
 
 kafka-status: install ## Tell whether the local Kafka broker runs
 	@$(PY) -m tools.localkafka status
+
+compose-check: ## Validate docker-compose.yml (needs docker-compose, no Docker engine)
+	docker-compose -f docker-compose.yml --profile monitoring config -q
+
+clean: ## Remove ./data, benchmark results and caches (not the Kafka jars or broker data)
+	rm -rf $(DATA) bench-results .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -17,6 +17,7 @@ import gc
 import signal
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -100,6 +101,9 @@ class Pipeline:
         self._reference_mtimes: dict[Path, float] = {}
         self._reference_checked = time.monotonic()
         self._last_kafka_error: str | None = None
+        self._totals: Counter[str] = Counter()
+        self._rejected_by_reason: Counter[str] = Counter()
+        self._started = time.monotonic()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -120,7 +124,9 @@ class Pipeline:
                     idle_since = time.monotonic()
                 elif self._idle_done(idle_since):
                     log.info(
-                        "idle_exit", idle_seconds=self._settings.until_idle, next_offsets=self._next
+                        "idle_exit",
+                        idle_seconds=self._settings.until_idle,
+                        next_offsets=_by_partition(self._next),
                     )
                     break
                 self._maybe_reload_reference()
@@ -167,13 +173,26 @@ class Pipeline:
         )
 
     def _close(self) -> None:
+        next_offsets = _by_partition(self._next)
         try:
             self._writer.shutdown(wait=True)
             self._source.close()
         finally:
             if self._dead_letters is not None:
                 self._dead_letters.close()
-        log.info("consumer_stopped", next_offsets=self._next)
+        totals, elapsed = self._totals, time.monotonic() - self._started
+        log.info(
+            "consumer_stopped",
+            batches=totals["batches"],
+            records=totals["records"],
+            loaded=totals["loaded"],
+            duplicates=totals["duplicates"],
+            rejected=totals["rejected"],
+            rejected_by_reason=dict(sorted(self._rejected_by_reason.items())),
+            fact_rows=totals["fact_rows"],
+            elapsed_s=round(elapsed, 1),
+            next_offsets=next_offsets,
+        )
 
     # -- batches -----------------------------------------------------------------------------
 
@@ -273,6 +292,15 @@ class Pipeline:
     ) -> None:
         next_offsets = batch.next_offsets
         by_reason = result.rejected_by_reason()
+        self._totals.update(
+            batches=1,
+            records=len(batch.values),
+            loaded=result.loaded,
+            duplicates=result.duplicates,
+            rejected=result.rejected,
+            fact_rows=result.fact_rows,
+        )
+        self._rejected_by_reason.update(by_reason)
         self._metrics.observe_batch(
             loaded=result.loaded,
             duplicates=result.duplicates,
@@ -295,7 +323,7 @@ class Pipeline:
             duration_ms=round(seconds * 1000, 1),
             **{name: round(value, 1) for name, value in timings.items()},
             lag=sum(lag.values()),
-            next_offsets={str(p): o for p, o in sorted(next_offsets.items())},
+            next_offsets=_by_partition(next_offsets),
         )
 
     def _update_lag(self) -> dict[int, int]:
@@ -386,7 +414,7 @@ class Pipeline:
             topic=self._settings.topic,
             partitions=sorted(partitions),
             owned=sorted(self._source.assigned),
-            start_offsets={str(p): o for p, o in sorted(starts.items())},
+            start_offsets=_by_partition(starts),
         )
 
     def partitions_revoking(self, partitions: list[int]) -> None:
@@ -414,3 +442,8 @@ class Pipeline:
         if text != self._last_kafka_error:
             log.warning("kafka_error", error=text, fatal=error.fatal(), code=error.name())
             self._last_kafka_error = text
+
+
+def _by_partition(offsets: dict[int, int]) -> dict[str, int]:
+    """Offsets keyed by partition as text (JSON object keys), in partition order."""
+    return {str(p): o for p, o in sorted(offsets.items())}

@@ -15,7 +15,7 @@ def configure_logging(log_format: LogFormat = "auto", level: str = "info") -> No
     """Configure structlog once, at start-up. ``auto`` is JSON unless stdout is a terminal."""
     use_console = log_format == "console" or (log_format == "auto" and sys.stdout.isatty())
     renderer: structlog.typing.Processor = (
-        structlog.dev.ConsoleRenderer(colors=True)
+        structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
         if use_console
         else structlog.processors.JSONRenderer(ensure_ascii=False)
     )

@@ -36,11 +36,9 @@ REJECT_FRAME_SCHEMA = pl.Schema(
 
 
 def sql_dir() -> Path:
-    """``sql/`` of a source checkout, else the copy installed inside the package."""
-    checkout = Path(__file__).resolve().parent.parent / "sql"
-    if checkout.is_dir():
-        return checkout
-    return Path(str(resources.files("consumer") / "sql"))
+    """The DDL and report queries: installed as ``consumer/sql``, or ``sql/`` of a checkout."""
+    installed = Path(str(resources.files("consumer") / "sql"))
+    return installed if installed.is_dir() else Path(__file__).resolve().parent.parent / "sql"
 
 
 @dataclass(frozen=True)
@@ -172,6 +170,10 @@ class Warehouse:
             self._con.close()
         self._con = self._connect()
 
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """Another connection to this database, for tools in the same process (benchmarks)."""
+        return self._con.cursor()
+
     def close(self) -> None:
         try:
             self._con.close()
@@ -283,10 +285,14 @@ class Warehouse:
         are then confirmed on the order_id itself.
         """
         con.register("b_keys", keys)
+        # Two steps in one query: find the matching rows by key_hash alone, then read their
+        # order_id and content_hash. Selecting those columns in the join itself would make the
+        # scan decompress them for every row of the table.
         candidates = con.sql(
-            "SELECT p.order_id, p.content_hash FROM processed_orders AS p "
+            "SELECT order_id, content_hash FROM processed_orders WHERE rowid IN ("
+            "SELECT p.rowid FROM processed_orders AS p "
             "SEMI JOIN (SELECT md5_number_lower(order_id) AS key_hash FROM b_keys) AS b "
-            "ON p.key_hash = b.key_hash"
+            "ON p.key_hash = b.key_hash)"
         ).pl()
         con.unregister("b_keys")
         found: pl.DataFrame = candidates.join(keys, on="order_id", how="semi")
