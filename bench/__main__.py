@@ -21,6 +21,7 @@ from bench import dedup, latency, measure
 
 ROOT = Path(__file__).resolve().parent.parent
 KNOBS = ((1_000, 0.5), (5_000, 0.5), (10_000, 0.5), (20_000, 0.5), (50_000, 1.0))
+LATENCY_KNOBS = (0.1, 0.5, 1.0, 2.0)
 
 
 def fill(bootstrap: str, orders: int, seed: int) -> tuple[str, int]:
@@ -183,6 +184,18 @@ def main(argv: list[str] | None = None) -> int:
             f"p99 {steady.p99_ms:.0f} ms",
             flush=True,
         )
+        sweep = []
+        for seconds in LATENCY_KNOBS:
+            point = latency.measure(
+                bootstrap, 2000.0, args.latency_seconds / 2, "--batch-max-seconds", str(seconds)
+            )
+            sweep.append(asdict(point))
+            print(
+                f"latency with --batch-max-seconds {seconds}: p50 {point.p50_ms:.0f} ms, "
+                f"p99 {point.p99_ms:.0f} ms",
+                flush=True,
+            )
+        result["latency_knobs"] = sweep
 
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2))
@@ -227,6 +240,15 @@ def report(result: dict[str, Any]) -> str:
             f"| {k['batch_max_records']:,} | {k['batch_max_seconds']} | {k['rate']:,.0f} "
             f"| {k['peak_rss_mib']:,.0f} MiB |"
             for k in result["knobs"]
+        ]
+    if "latency_knobs" in result:
+        lines += [
+            "\n| --batch-max-seconds | latency p50 | latency p99 (2,000 orders/s) |",
+            "|---|---|---|",
+        ]
+        lines += [
+            f"| {k['batch_max_seconds']} | {k['p50_ms']:,.0f} ms | {k['p99_ms']:,.0f} ms |"
+            for k in result["latency_knobs"]
         ]
     if "dedup" in result:
         lines += ["\n| processed_orders keys | write time per 10k-record batch |", "|---|---|"]

@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @dataclass(frozen=True)
 class Latency:
+    batch_max_seconds: float | None
     rate: float
     records: int
     p50_ms: float
@@ -38,11 +39,14 @@ def _percentile(sorted_values: list[float], share: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(share * len(sorted_values)))]
 
 
-def measure(bootstrap: str, rate: float = 2000.0, seconds: float = 20.0) -> Latency:
+def measure(bootstrap: str, rate: float = 2000.0, seconds: float = 20.0, *extra: str) -> Latency:
+    """Produce ``rate`` records/s for ``seconds`` into a fresh topic while a fresh consumer (with
+    the default batch limits, unless ``extra`` flags say otherwise) keeps up."""
     topic = f"bench-latency-{uuid.uuid4().hex[:8]}"
-    AdminClient({"bootstrap.servers": bootstrap}).create_topics(
-        [NewTopic(topic, num_partitions=3, replication_factor=1)]
-    )[topic].result(timeout=30)
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])[topic].result(
+        timeout=30
+    )
     with tempfile.TemporaryDirectory() as tmp:
         db, log = Path(tmp) / "latency.duckdb", Path(tmp) / "consumer.log"
         with log.open("wb") as out:
@@ -63,6 +67,7 @@ def measure(bootstrap: str, rate: float = 2000.0, seconds: float = 20.0) -> Late
                     "--log-format",
                     "json",
                     "--no-dlq",
+                    *extra,
                 ],
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -86,7 +91,9 @@ def measure(bootstrap: str, rate: float = 2000.0, seconds: float = 20.0) -> Late
         for position, when in produced.items()
         if position in batch_of
     )
+    knob = float(extra[extra.index("--batch-max-seconds") + 1]) if extra else None
     return Latency(
+        knob,
         rate,
         len(latencies),
         _percentile(latencies, 0.5),
