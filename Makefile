@@ -45,7 +45,7 @@ fmt: install ## Apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: install ## The whole suite: unit and integration (starts its own Kafka unless KAFKA_BOOTSTRAP_SERVERS is set)
+test: install ## The whole suite: unit, integration and crash tests (own Kafka unless KAFKA_BOOTSTRAP_SERVERS)
 	$(PY) -m pytest
 
 test-unit: install ## Unit tests only (no broker)

@@ -37,7 +37,7 @@ from tenacity import (
 
 from consumer.config import Settings
 from consumer.deadletter import DeadLetters
-from consumer.errors import TerminalError, TransientError
+from consumer.errors import PipelineError, TerminalError, TransientError
 from consumer.logs import get_logger
 from consumer.metrics import Metrics
 from consumer.reference import read_products, read_users
@@ -58,6 +58,13 @@ class _Prepared:
     batch: Batch
     started: float
     transform_seconds: float
+
+
+@dataclass(frozen=True)
+class _Reference:
+    users: pl.DataFrame | None
+    products: pl.DataFrame | None
+    mtimes: dict[Path, float]
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,7 @@ class Pipeline:
         self._totals: Counter[str] = Counter()
         self._rejected_by_reason: Counter[str] = Counter()
         self._started = time.monotonic()
+        self._abandoned = False
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -131,6 +139,9 @@ class Pipeline:
                     break
                 self._maybe_reload_reference()
             self._flush()
+        except BaseException:
+            self._abandon()
+            raise
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -139,8 +150,15 @@ class Pipeline:
     def _request_stop(self, _signum: int, _frame: FrameType | None) -> None:
         self._stopping = True
 
+    def _abandon(self) -> None:
+        """After a failure, write nothing more: a later batch committed before a failed one
+        would move the offsets past records that never reached the warehouse."""
+        self._abandoned = True
+        self._buffer = Records()
+
     def _start(self) -> None:
         settings = self._settings
+        reference = self._read_reference()
         partitions = self._source.check_cluster(settings.startup_timeout)
         if partitions is None:
             if settings.until_idle is not None:
@@ -148,7 +166,7 @@ class Pipeline:
             log.warning("topic_missing_waiting", topic=settings.topic)
         if self._dead_letters is not None:
             self._dead_letters.ensure_topic(partitions or 1)
-        self._load_reference(initial=True)
+        self._upsert_reference(reference, initial=True)
         # Parsing a batch allocates tens of thousands of short-lived, acyclic objects; with the
         # default thresholds the cyclic GC rescans them many times per batch (measured: -20%
         # throughput). Long-lived objects are frozen out of it, and it runs less often.
@@ -160,7 +178,6 @@ class Pipeline:
         # (measured: batch writes 25% slower, throughput 15% lower).
         sys.setswitchinterval(GIL_SWITCH_SECONDS)
         self._source.subscribe()
-        self._metrics.set_ready(False)
         log.info(
             "consumer_started",
             topic=settings.topic,
@@ -231,17 +248,18 @@ class Pipeline:
         self._finish_inflight(wait=True)
         self._inflight = self._writer.submit(self._write, prepared)
 
-    def _finish_inflight(self, wait: bool) -> None:
+    def _finish_inflight(self, wait: bool, lost: frozenset[int] | set[int] = frozenset()) -> None:
         """Commit the offsets of a batch whose DuckDB write is done; re-raise its failure.
 
         Runs on the polling thread: librdkafka holds a synchronous commit issued from another
         thread until the poll loop pauses, so offsets are only ever committed from here.
+        Partitions in ``lost`` belong to another member already: not committed.
         """
         inflight = self._inflight
         if inflight is None or not (wait or inflight.done()):
             return
         self._inflight = None
-        self._commit(inflight.result())
+        self._commit(inflight.result(), lost)
 
     def _flush(self) -> None:
         """Write and commit everything consumed so far."""
@@ -264,19 +282,26 @@ class Pipeline:
         started = time.perf_counter()
         result = self._retry(
             "duckdb_write",
-            lambda: self._warehouse.write_batch(batch, publish_dead_letters),
+            lambda: self._warehouse.write_batch(batch, publish_dead_letters, number),
             on_retry=reconnect,
         )
         self._metrics.set_writable(True)
         return _Written(prepared, result, time.perf_counter() - started)
 
-    def _commit(self, written: _Written) -> None:
-        """Commit exactly the written batch's offsets to Kafka, then account for it."""
+    def _commit(self, written: _Written, lost: frozenset[int] | set[int] = frozenset()) -> None:
+        """Commit the written batch's offsets to Kafka, then account for it.
+
+        The batch is in the warehouse already, so ``_next`` moves on whatever Kafka answers.
+        Every owned partition is committed, so that an earlier commit skipped during a
+        rebalance is caught up.
+        """
         prepared, batch = written.prepared, written.prepared.batch
         started = time.perf_counter()
         self._faults.hit("kill_after_db_commit", prepared.number)
-        committed = self._retry("kafka_commit", lambda: self._source.commit(batch.next_offsets))
         self._next.update(batch.next_offsets)
+        owned = self._source.assigned - set(lost)
+        offsets = {p: o for p, o in self._next.items() if p in owned}
+        committed = not offsets or self._retry("kafka_commit", lambda: self._source.commit(offsets))
         done = time.perf_counter()
         if committed:
             self._metrics.mark_commit()
@@ -285,7 +310,16 @@ class Pipeline:
             "write_ms": written.write_seconds * 1000,
             "commit_ms": (done - started) * 1000,
         }
-        self._report(batch, written.result, done - prepared.started, timings)
+        self._report(batch, written.result, sum(timings.values()) / 1000, timings)
+
+    def _commit_owned(self, partitions: list[int]) -> None:
+        """Commit where the warehouse stands for partitions about to be given away."""
+        offsets = {p: self._next[p] for p in partitions if p in self._next}
+        try:
+            if offsets:
+                self._source.commit(offsets)
+        except TransientError as exc:
+            log.warning("commit_on_revoke_failed", error=str(exc), offsets=_by_partition(offsets))
 
     def _report(
         self, batch: Batch, result: BatchResult, seconds: float, timings: dict[str, float]
@@ -328,8 +362,8 @@ class Pipeline:
 
     def _update_lag(self) -> dict[int, int]:
         """Records between what is committed and each assigned partition's end, as last seen."""
-        highs = self._source.cached_high_watermarks()
-        lag = {p: max(0, high - self._next.get(p, high)) for p, high in highs.items()}
+        marks = self._source.cached_watermarks()
+        lag = {p: max(0, high - self._next.get(p, low)) for p, (low, high) in marks.items()}
         self._metrics.set_lag(lag)
         return lag
 
@@ -367,23 +401,35 @@ class Pipeline:
         if not self._source.assigned:
             return False
         ends = self._retry("end_offsets", self._source.end_offsets)
-        return all(self._next.get(p, low) >= high for p, (low, high) in ends.items())
+        fetched = self._source.positions()
+        return all(
+            max(self._next.get(p, low), fetched.get(p, low)) >= high
+            for p, (low, high) in ends.items()
+        )
 
     # -- reference data ----------------------------------------------------------------------
 
-    def _load_reference(self, initial: bool = False) -> None:
+    def _read_reference(self) -> _Reference | None:
+        """Read and validate the CSVs (ConfigError on bad input); None when there are none."""
         settings = self._settings
         files = [f for f in (settings.users_csv, settings.products_csv) if f is not None]
         if not files:
-            return
+            return None
+        mtimes = {f: f.stat().st_mtime for f in files}  # before reading: a later change reloads
         users = read_users(settings.users_csv) if settings.users_csv else None
         products = read_products(settings.products_csv) if settings.products_csv else None
+        return _Reference(users, products, mtimes)
+
+    def _upsert_reference(self, reference: _Reference | None, initial: bool = False) -> None:
+        if reference is None:
+            return
+        users, products = reference.users, reference.products
         self._retry(
             "reference_upsert",
             lambda: self._warehouse.upsert_reference(users, products),
             on_retry=self._warehouse.reconnect,
         )
-        self._reference_mtimes = {f: f.stat().st_mtime for f in files}
+        self._reference_mtimes = reference.mtimes
         log.info(
             "reference_loaded",
             initial=initial,
@@ -397,9 +443,13 @@ class Pipeline:
         self._reference_checked = time.monotonic()
         try:
             if any(f.stat().st_mtime != m for f, m in self._reference_mtimes.items()):
-                self._load_reference()
-        except (OSError, TerminalError) as exc:
-            log.error("reference_reload_failed", error=str(exc))
+                reference = self._read_reference()
+                # The warehouse's one connection belongs to the writer while a batch is in
+                # flight; upsert only once it is done.
+                self._finish_inflight(wait=True)
+                self._upsert_reference(reference)
+        except (OSError, PipelineError) as exc:
+            log.error("reference_reload_failed", error=str(exc), kept="the previous data")
 
     # -- callbacks from the Kafka source -----------------------------------------------------
 
@@ -418,12 +468,14 @@ class Pipeline:
         )
 
     def partitions_revoking(self, partitions: list[int]) -> None:
-        self._flush()
+        if not self._abandoned:
+            self._flush()
+            self._commit_owned(partitions)
         self._forget(partitions)
         log.info("partitions_revoked", topic=self._settings.topic, partitions=partitions)
 
     def partitions_lost(self, partitions: list[int]) -> None:
-        self._finish_inflight(wait=True)
+        self._finish_inflight(wait=True, lost=set(partitions))
         self._buffer = self._buffer.without(set(partitions))
         self._forget(partitions)
         log.warning("partitions_lost", topic=self._settings.topic, partitions=partitions)

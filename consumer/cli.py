@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-max-records",
         env="ORDERS_BATCH_MAX_RECORDS",
         type=int,
-        default=10_000,
+        default=20_000,
         metavar="N",
         help="records per micro-batch, at most",
     )

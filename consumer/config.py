@@ -26,7 +26,7 @@ class Settings:
     products_csv: Path | None = None
     until_idle: float | None = None
     metrics_port: int | None = None
-    batch_max_records: int = 10_000
+    batch_max_records: int = 20_000
     batch_max_seconds: float = 0.5
     dlq_topic: str | None = None
     group_instance_id: str | None = None

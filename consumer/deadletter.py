@@ -15,8 +15,9 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 
 from consumer.errors import TerminalError, TransientError
 from consumer.faults import FaultPlan
+from consumer.schema import EMPTY_PAYLOAD, INVALID_JSON
 
-PARSE_STAGE_REASONS = frozenset({"empty_payload", "invalid_json"})
+PARSE_STAGE_REASONS = frozenset({EMPTY_PAYLOAD, INVALID_JSON})
 
 
 class DeadLetters:
@@ -50,18 +51,27 @@ class DeadLetters:
         )
         self._failures: list[KafkaError] = []
 
-    def ensure_topic(self, partitions: int) -> None:
-        """Create the dead-letter topic if it is missing."""
-        future = self._admin.create_topics(
-            [NewTopic(self.topic, num_partitions=max(partitions, 1), replication_factor=-1)]
-        )[self.topic]
+    def ensure_topic(self, partitions: int, timeout: float = 30.0) -> None:
+        """Create the dead-letter topic if it is missing (an existing one is left alone, so
+        no create permission is needed for it)."""
         try:
-            future.result(timeout=30)
+            topics = self._admin.list_topics(self.topic, timeout=timeout).topics
+            known = self.topic in topics and topics[self.topic].error is None
+            if known:
+                return
+            future = self._admin.create_topics(
+                [NewTopic(self.topic, num_partitions=max(partitions, 1), replication_factor=-1)]
+            )[self.topic]
+            future.result(timeout=timeout)
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise TerminalError(
                     f"cannot create dead-letter topic {self.topic}: {exc.args[0].str()}"
                 ) from exc
+        except TimeoutError as exc:
+            raise TerminalError(
+                f"creating dead-letter topic {self.topic} timed out after {timeout:.0f}s"
+            ) from exc
 
     def publish(self, rejects: pl.DataFrame, batch_number: int) -> None:
         """Produce and flush one batch of rejects; raise unless every one was acknowledged."""

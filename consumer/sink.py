@@ -116,7 +116,6 @@ class Warehouse:
     ) -> None:
         self.path = path
         self._faults = faults or FaultPlan()
-        self._batches_written = 0
         # A checkpoint rewrites the data written since the last one; at the default 16 MB of
         # WAL that happens every few batches (measured: 20% of write time at 1M orders).
         # 64 MB keeps crash recovery (WAL replay) short. The memory limit keeps RSS flat as
@@ -181,22 +180,26 @@ class Warehouse:
             raise translate(exc, self.path) from exc
 
     def instance_id(self) -> str:
-        row = self._con.execute(
+        rows = self._con.execute(
             "SELECT value FROM pipeline_meta WHERE key = 'instance_id'"
-        ).fetchone()
-        assert row is not None
-        return str(row[0])
+        ).fetchall()
+        return str(rows[0][0])
 
     def ledger(self, topic: str) -> dict[int, int]:
-        """The next offset to read per partition, as committed with the data."""
-        rows = self._con.execute(
-            'SELECT "partition", next_offset FROM kafka_offsets WHERE topic = ?', [topic]
-        ).fetchall()
+        """The next offset to read per partition, as committed with the data.
+
+        Read through a connection of its own: it is asked from the Kafka callbacks, while the
+        writer thread may be inside a batch transaction on the main connection.
+        """
+        with self._con.cursor() as cursor:
+            rows = cursor.execute(
+                'SELECT "partition", next_offset FROM kafka_offsets WHERE topic = ?', [topic]
+            ).fetchall()
         return {int(partition): int(offset) for partition, offset in rows}
 
     def last_batch_id(self) -> int:
-        row = self._con.execute("SELECT coalesce(max(batch_id), 0) FROM load_batches").fetchone()
-        return int(row[0]) if row else 0
+        rows = self._con.execute("SELECT coalesce(max(batch_id), 0) FROM load_batches").fetchall()
+        return int(rows[0][0])
 
     @contextmanager
     def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -246,13 +249,17 @@ class Warehouse:
                 con.unregister("ref_products")
 
     def write_batch(
-        self, batch: Batch, before_commit: Callable[[pl.DataFrame], None]
+        self,
+        batch: Batch,
+        before_commit: Callable[[pl.DataFrame], None],
+        batch_number: int = 0,
     ) -> BatchResult:
         """Write one batch in ONE transaction; ``before_commit`` sees the final rejects.
 
         Anything raised rolls the whole batch back, so no offset is recorded without its data.
+        ``batch_number`` counts batches in this process, for the test-only fault plan.
         """
-        number = self._batches_written + 1  # counted per process, as the fault plan documents
+        number = batch_number
         with self._transaction() as con:
             orders = batch.parsed.orders.join(batch.positions, on="idx")
             outcome = classify(orders, self._loaded_before(con, orders.select("order_id")))
@@ -272,7 +279,6 @@ class Warehouse:
             )
             self._insert_accounting(con, batch, outcome, result)
             before_commit(rejects)
-        self._batches_written += 1
         return result
 
     @staticmethod
@@ -309,10 +315,15 @@ class Warehouse:
             "order_id",
         )
         parsed = batch.parsed.rejects.with_columns(pl.lit(None, pl.String).alias("order_id"))
-        rejects = pl.concat([parsed, conflicts.cast(REJECT_FRAME_SCHEMA)]).sort("idx")
-        values = [batch.values[i] for i in rejects["idx"].to_list()]
-        return rejects.join(batch.positions, on="idx").with_columns(
-            pl.Series("key", [batch.keys[i] for i in rejects["idx"].to_list()], pl.Binary),
+        rejects = (
+            pl.concat([parsed, conflicts.cast(REJECT_FRAME_SCHEMA)])
+            .join(batch.positions, on="idx")
+            .sort("idx")
+        )
+        positions = rejects["idx"].to_list()
+        values = [batch.values[i] for i in positions]
+        return rejects.with_columns(
+            pl.Series("key", [batch.keys[i] for i in positions], pl.Binary),
             pl.Series("value", values, pl.Binary),
             pl.Series("value_text", [_text_or_none(v) for v in values], pl.String),
         )

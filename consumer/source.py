@@ -15,7 +15,13 @@ from confluent_kafka import (
 )
 
 from consumer.config import Settings
-from consumer.errors import BrokerUnavailableError, FencedError, TerminalError, TransientError
+from consumer.errors import (
+    BrokerUnavailableError,
+    ConfigError,
+    FencedError,
+    TerminalError,
+    TransientError,
+)
 from consumer.logs import get_logger
 from consumer.schema import Records
 
@@ -80,7 +86,7 @@ class KafkaSource:
         try:
             self._consumer = Consumer(config)
         except KafkaException as exc:
-            raise TerminalError(f"invalid Kafka client configuration: {exc.args[0]}") from exc
+            raise ConfigError(f"invalid Kafka client setting: {exc.args[0].str()}") from exc
 
     def check_cluster(self, timeout: float) -> int | None:
         """Wait for the cluster; return the topic's partition count, or None if it is missing."""
@@ -113,10 +119,13 @@ class KafkaSource:
         # Comprehensions, not one loop: this runs for every record and is on the hot path.
         partitions: list[int] = [message.partition() for message in messages]  # type: ignore[misc]
         offsets: list[int] = [message.offset() for message in messages]  # type: ignore[misc]
+        # Records already in the warehouse (below the ledger), or of a partition no longer
+        # owned: neither may be written again.
+        owned = self.assigned
         stale = [
             i
             for i, (p, o) in enumerate(zip(partitions, offsets, strict=True))
-            if o < skip_below.get(p, 0)
+            if o < skip_below.get(p, 0) or p not in owned
         ]
         if stale:
             dropped = set(stale)
@@ -160,15 +169,25 @@ class KafkaSource:
         except KafkaException as exc:
             raise TransientError(f"cannot read end offsets: {exc.args[0].str()}") from exc
 
-    def cached_high_watermarks(self) -> dict[int, int]:
+    def cached_watermarks(self) -> dict[int, tuple[int, int]]:
+        """(low, high) of every assigned partition as last seen by the fetcher (no request)."""
         marks = {}
         for p in self.assigned:
-            _, high = self._consumer.get_watermark_offsets(
+            low, high = self._consumer.get_watermark_offsets(
                 TopicPartition(self.topic, p), cached=True
             )
             if high >= 0:
-                marks[p] = high
+                marks[p] = (max(low, 0), high)
         return marks
+
+    def positions(self) -> dict[int, int]:
+        """The next offset the fetcher will return per assigned partition (past any
+        transaction markers), where known."""
+        try:
+            tps = self._consumer.position([TopicPartition(self.topic, p) for p in self.assigned])
+        except KafkaException as exc:
+            raise TransientError(f"cannot read positions: {exc.args[0].str()}") from exc
+        return {tp.partition: tp.offset for tp in tps if tp.offset >= 0}
 
     def close(self) -> None:
         self._consumer.close()

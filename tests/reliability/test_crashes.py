@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import duckdb
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
@@ -182,6 +183,45 @@ def test_failing_database_writes_roll_back_and_are_retried(
     assert batch_ids == list(range(1, len(batch_ids) + 1))
     figures = Figures("failing DuckDB writes")
     figures.kills["injected write failure"] += 3
+    settle(figures, lives.db, kafka_bootstrap, topic)
+    report(figures)
+
+
+def test_a_batch_that_cannot_be_written_stops_the_consumer_before_any_later_batch(
+    kafka_bootstrap: str, topic: str, tmp_path: Path, report: Report
+) -> None:
+    """When a write fails for good while the next batch is being read, nothing after it is
+    written or committed (fail closed); a restart then completes the warehouse exactly."""
+    trickle = Trickle(kafka_bootstrap, topic, hostile_stream(3_000, seed=13), seconds=8)
+    trickle.start()
+    lives = lives_for(kafka_bootstrap, topic, tmp_path)
+    # Time-bound batches, so the failure surfaces while the next batch is still being read;
+    # a dynamic member also revokes its partitions on close, where that batch could slip in.
+    lives.extra = (
+        "--batch-max-records",
+        "100000",
+        "--batch-max-seconds",
+        "1.0",
+        "--retry-seconds",
+        "0",
+        "--group-instance-id",
+        "none",
+    )
+    failed = lives.finish(faults="fail_db_write@2")
+    assert failed.returncode == 1
+    with duckdb.connect(str(lives.db), read_only=True) as con:
+        batches = con.execute("SELECT max(batch_id) FROM load_batches").fetchall()[0][0]
+        ledger = dict(con.execute('SELECT "partition", next_offset FROM kafka_offsets').fetchall())
+    assert batches == 1
+    probe = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": lives.group})
+    committed = probe.committed([TopicPartition(topic, p) for p in range(3)], timeout=30)
+    probe.close()
+    assert {tp.partition: tp.offset for tp in committed if tp.offset >= 0} == ledger
+    trickle.join_checked()
+    lives.extra = FAST_BATCHES
+    assert lives.finish().returncode == 0
+    figures = Figures("write failing for good")
+    figures.kills["terminal write failure"] += 1
     settle(figures, lives.db, kafka_bootstrap, topic)
     report(figures)
 
