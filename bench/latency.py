@@ -4,10 +4,7 @@ batch's Kafka offsets were committed (the consumer's ``batch_committed`` log lin
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -16,9 +13,10 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
+from bench.measure import reader, start_pipeline
 from producer_sim.config import Settings as SimSettings
 from producer_sim.events import generate_records
 
@@ -49,36 +47,12 @@ def measure(bootstrap: str, rate: float = 2000.0, seconds: float = 20.0, *extra:
     )
     with tempfile.TemporaryDirectory() as tmp:
         db, log = Path(tmp) / "latency.duckdb", Path(tmp) / "consumer.log"
-        with log.open("wb") as out:
-            consumer = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "consumer",
-                    "run",
-                    "--bootstrap-servers",
-                    bootstrap,
-                    "--topic",
-                    topic,
-                    "--group-id",
-                    f"bench-latency-{uuid.uuid4()}",
-                    "--db",
-                    str(db),
-                    "--log-format",
-                    "json",
-                    "--no-dlq",
-                    *extra,
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=ROOT,
-                env={**os.environ, "PYTHONPATH": str(ROOT)},
-            )
-            _wait_for(log, "partitions_assigned")
-            sent = _produce_steadily(bootstrap, topic, rate, seconds)
-            _wait_until_consumed(log, sent)
-            consumer.send_signal(signal.SIGTERM)
-            consumer.wait(timeout=60)
+        consumer = start_pipeline(bootstrap, topic, db, log, *extra)
+        _wait_for(log, "partitions_assigned")
+        sent = _produce_steadily(bootstrap, topic, rate, seconds)
+        _wait_until_consumed(log, sent)
+        consumer.send_signal(signal.SIGTERM)
+        consumer.wait(timeout=60)
         committed_at = {
             event["batch_id"]: _epoch(event["timestamp"])
             for event in map(json.loads, log.read_text().splitlines())
@@ -153,26 +127,21 @@ def _batch_of_each_record(db: Path) -> dict[tuple[int, int], int]:
 
 
 def _produce_times(bootstrap: str, topic: str) -> dict[tuple[int, int], float]:
-    reader = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"bench-{uuid.uuid4()}",
-            "enable.auto.commit": False,
-        }
-    )
-    partitions = reader.list_topics(topic, timeout=30).topics[topic].partitions
+    consumer = reader(bootstrap, "timestamps")
+    partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
     ends = {
-        p: reader.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1] for p in partitions
+        p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1]
+        for p in partitions
     }
-    reader.assign([TopicPartition(topic, p, 0) for p in partitions])
+    consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
     times: dict[tuple[int, int], float] = {}
     while len(times) < sum(ends.values()):
-        for message in reader.consume(10_000, 1.0):
+        for message in consumer.consume(10_000, 1.0):
             if message.error() is None:
                 _, stamp = message.timestamp()
                 position = (int(message.partition() or 0), int(message.offset() or 0))
                 times[position] = stamp / 1000
-    reader.close()
+    consumer.close()
     return times
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -19,6 +18,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from subprocess import STDOUT, Popen
 
 import duckdb
 from confluent_kafka import Consumer, TopicPartition
@@ -55,16 +55,51 @@ def topic_size(bootstrap: str, topic: str) -> int:
         consumer.close()
 
 
-def bare(bootstrap: str, topic: str, expected: int) -> Measurement:
-    """Read every record with a plain consumer; timed from the first record to the last."""
-    consumer = Consumer(
+def reader(bootstrap: str, role: str) -> Consumer:
+    """A plain consumer in a fresh group, reading from the start, committing nothing itself."""
+    return Consumer(
         {
             "bootstrap.servers": bootstrap,
-            "group.id": f"bench-bare-{uuid.uuid4()}",
+            "group.id": f"bench-{role}-{uuid.uuid4()}",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
         }
     )
+
+
+def start_pipeline(bootstrap: str, topic: str, db: Path, log: Path, *extra: str) -> Popen[bytes]:
+    """``orders-consumer run`` as a process of its own (JSON logs to ``log``), a fresh group."""
+    command = [
+        sys.executable,
+        "-m",
+        "consumer",
+        "run",
+        "--bootstrap-servers",
+        bootstrap,
+        "--topic",
+        topic,
+        "--group-id",
+        f"bench-pipeline-{uuid.uuid4()}",
+        "--db",
+        str(db),
+        "--log-format",
+        "json",
+        "--no-dlq",
+        *extra,
+    ]
+    with log.open("wb") as out:
+        return Popen(
+            command,
+            stdout=out,
+            stderr=STDOUT,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+
+
+def bare(bootstrap: str, topic: str, expected: int) -> Measurement:
+    """Read every record with a plain consumer; timed from the first record to the last."""
+    consumer = reader(bootstrap, "bare")
     consumer.subscribe([topic])
     count, started = 0, 0.0
     while not started:
@@ -89,36 +124,9 @@ def pipeline(bootstrap: str, topic: str, *extra: str, workdir: Path | None = Non
     """Run the real consumer to the end of the topic; time it from first to last commit."""
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         db = Path(tmp) / "bench.duckdb"
-        command = [
-            sys.executable,
-            "-m",
-            "consumer",
-            "run",
-            "--bootstrap-servers",
-            bootstrap,
-            "--topic",
-            topic,
-            "--group-id",
-            f"bench-pipeline-{uuid.uuid4()}",
-            "--db",
-            str(db),
-            "--until-idle",
-            "3",
-            "--log-format",
-            "json",
-            "--no-dlq",
-            *extra,
-        ]
         log = Path(tmp) / "consumer.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                command,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=ROOT,
-                env={**os.environ, "PYTHONPATH": str(ROOT)},
-            )
-            _, status, usage = os.wait4(proc.pid, 0)
+        proc = start_pipeline(bootstrap, topic, db, log, "--until-idle", "3", *extra)
+        _, status, usage = os.wait4(proc.pid, 0)
         if os.waitstatus_to_exitcode(status) != 0:
             raise RuntimeError(f"consumer failed:\n{log.read_text()[-3000:]}")
         commits = [
@@ -153,14 +161,7 @@ def naive(bootstrap: str, topic: str, limit: int) -> Measurement:
         con.execute(
             "CREATE TABLE lines (order_id VARCHAR, sku VARCHAR, quantity BIGINT, price DOUBLE)"
         )
-        consumer = Consumer(
-            {
-                "bootstrap.servers": bootstrap,
-                "group.id": f"bench-naive-{uuid.uuid4()}",
-                "auto.offset.reset": "earliest",
-                "enable.auto.commit": False,
-            }
-        )
+        consumer = reader(bootstrap, "naive")
         consumer.subscribe([topic])
         count, started, facts = 0, 0.0, 0
         while count < limit:

@@ -150,6 +150,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="give up a failing write or commit after retrying this long",
     )
+    add_env_flag(
+        run,
+        "--reference-poll-seconds",
+        env="ORDERS_REFERENCE_POLL_SECONDS",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="how often to check the reference CSVs for changes",
+    )
     run.add_argument(
         "--kafka-option",
         action="append",
@@ -229,6 +238,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         static_membership=instance_id != "none",
         startup_timeout=args.startup_timeout,
         commit_retry_seconds=args.retry_seconds,
+        reference_poll_seconds=args.reference_poll_seconds,
         kafka_options=parse_kafka_options(args.kafka_option),
         log_format=args.log_format,
         log_level=args.log_level,

@@ -60,6 +60,7 @@ class Settings:
             "--batch-max-records": self.batch_max_records,
             "--batch-max-seconds": self.batch_max_seconds,
             "--startup-timeout": self.startup_timeout,
+            "--reference-poll-seconds": self.reference_poll_seconds,
         }
         for flag, number in positive.items():
             if number <= 0:

@@ -25,6 +25,7 @@ from tests.harness import (
     table_counts,
 )
 from tests.oracle import compute_expected, read_topic
+from tests.reliability.harness import committed_records
 
 pytestmark = pytest.mark.integration
 
@@ -149,6 +150,55 @@ def test_placeholders_are_completed_when_the_reference_data_arrives(
         current.write_text(current.read_text(encoding="utf-8") + "".join(rows), encoding="utf-8")
     assert run_consumer(kafka_bootstrap, topic, group_id, db_path, *flags).returncode == 0
     completed = compute_expected(records, users, products)
+    assert not any(u.is_inferred for u in completed.users.values())
+    assert_warehouse_matches(db_path, completed, topic)
+
+
+def test_a_running_consumer_picks_up_reference_data_that_changes(
+    kafka_bootstrap: str, topic: str, group_id: str, db_path: Path, tmp_path: Path
+) -> None:
+    """While the consumer runs and loads, rows appended to the CSVs complete the placeholders."""
+    settings = SimSettings(seed=6, orders=3_000, rates=MessRates(late_user=0.05, late_sku=0.05))
+    reference = generate_reference(settings.seed, settings.orders)
+    users, products = write_reference(reference, tmp_path / "now")
+    records = [(r.key, r.value) for r in generate_records(settings, reference)]
+    publish(kafka_bootstrap, topic, records[: len(records) // 2])
+    log = tmp_path / "consumer.log"
+    proc = start_consumer(
+        kafka_bootstrap,
+        topic,
+        group_id,
+        db_path,
+        "--users-csv",
+        str(users),
+        "--products-csv",
+        str(products),
+        "--reference-poll-seconds",
+        "0.5",
+        "--batch-max-records",
+        "500",
+        log=log,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while "batch_committed" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        late_users, late_products = write_reference(reference, tmp_path / "late", late=True)
+        for current, late in ((users, late_users), (products, late_products)):
+            rows = late.read_text(encoding="utf-8").splitlines(keepends=True)[1:]
+            current.write_text(
+                current.read_text(encoding="utf-8") + "".join(rows), encoding="utf-8"
+            )
+        publish(kafka_bootstrap, topic, records[len(records) // 2 :])
+        while time.monotonic() < deadline and (
+            log.read_text().count("reference_loaded") < 2
+            or committed_records(log) < len(records)
+        ):
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    completed = compute_expected(read_topic(kafka_bootstrap, topic), users, products)
     assert not any(u.is_inferred for u in completed.users.values())
     assert_warehouse_matches(db_path, completed, topic)
 

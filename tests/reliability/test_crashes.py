@@ -44,25 +44,33 @@ pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
 SCALE = Scale.from_env()
 SESSION_TIMEOUT_S = 60
-FAST_BATCHES = (
-    "--batch-max-records",
-    str(SCALE.batch_records),
-    "--batch-max-seconds",
-    "0.2",
-    "--kafka-option",
-    f"session.timeout.ms={SESSION_TIMEOUT_S * 1000}",
-)
+# The targeted scenarios count batches (fault at batch 2, ...): their streams are sized for
+# this batch size, whatever the scale of the random-kill scenario.
+SMALL_BATCH = 300
 Report = Callable[[Figures], None]
 
 
-def lives_for(bootstrap: str, topic: str, tmp_path: Path) -> ConsumerLives:
+def small_batches(records: int = SMALL_BATCH) -> tuple[str, ...]:
+    return (
+        "--batch-max-records",
+        str(records),
+        "--batch-max-seconds",
+        "0.2",
+        "--kafka-option",
+        f"session.timeout.ms={SESSION_TIMEOUT_S * 1000}",
+    )
+
+
+def lives_for(
+    bootstrap: str, topic: str, tmp_path: Path, batch_records: int = SMALL_BATCH
+) -> ConsumerLives:
     return ConsumerLives(
         bootstrap,
         topic,
         f"g-{uuid.uuid4().hex[:10]}",
         tmp_path / "warehouse.duckdb",
         tmp_path,
-        FAST_BATCHES,
+        small_batches(batch_records),
     )
 
 
@@ -77,7 +85,7 @@ def test_random_sigkills_while_records_arrive_lose_and_duplicate_nothing(
     figures = Figures("random SIGKILL x restart")
     trickle = Trickle(kafka_bootstrap, topic, records, seconds=SCALE.kills * 1.2)
     trickle.start()
-    lives = lives_for(kafka_bootstrap, topic, tmp_path)
+    lives = lives_for(kafka_bootstrap, topic, tmp_path, SCALE.batch_records)
     lives.kill_randomly(SCALE.kills, random.Random(101), figures)
     trickle.join_checked()
     assert lives.finish().returncode == 0
@@ -218,7 +226,7 @@ def test_a_batch_that_cannot_be_written_stops_the_consumer_before_any_later_batc
     probe.close()
     assert {tp.partition: tp.offset for tp in committed if tp.offset >= 0} == ledger
     trickle.join_checked()
-    lives.extra = FAST_BATCHES
+    lives.extra = small_batches()
     assert lives.finish().returncode == 0
     figures = Figures("write failing for good")
     figures.kills["terminal write failure"] += 1
