@@ -191,8 +191,7 @@ def test_a_running_consumer_picks_up_reference_data_that_changes(
             )
         publish(kafka_bootstrap, topic, records[len(records) // 2 :])
         while time.monotonic() < deadline and (
-            log.read_text().count("reference_loaded") < 2
-            or committed_records(log) < len(records)
+            log.read_text().count("reference_loaded") < 2 or committed_records(log) < len(records)
         ):
             time.sleep(0.1)
     finally:
