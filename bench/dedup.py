@@ -13,8 +13,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from consumer.batch import Batch
 from consumer.schema import Records
-from consumer.sink import Batch, Warehouse
+from consumer.sink import Warehouse
 from producer_sim.config import Settings as SimSettings
 from producer_sim.events import generate_records
 

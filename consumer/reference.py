@@ -1,7 +1,10 @@
-"""Reference data (CONTRACT §2): read and validate users.csv and products.csv with Polars."""
+"""Reference data (CONTRACT §2): read and validate users.csv and products.csv with Polars, and
+notice when they change."""
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -87,3 +90,48 @@ def _last_per_key(path: Path, frame: pl.DataFrame, key: str) -> pl.DataFrame:
             kept="last",
         )
     return unique
+
+
+@dataclass(frozen=True)
+class Reference:
+    users: pl.DataFrame | None
+    products: pl.DataFrame | None
+    mtimes: dict[Path, float]
+
+
+class ReferenceFiles:
+    """The users and products CSVs a consumer follows: read at start, re-read on change."""
+
+    def __init__(
+        self, users_csv: Path | None, products_csv: Path | None, poll_seconds: float
+    ) -> None:
+        self._users_csv = users_csv
+        self._products_csv = products_csv
+        self._poll_seconds = poll_seconds
+        self._loaded: dict[Path, float] = {}
+        self._checked = time.monotonic()
+
+    def read(self) -> Reference | None:
+        """Read and validate the CSVs (ConfigError on bad input); None when there are none."""
+        files = [f for f in (self._users_csv, self._products_csv) if f is not None]
+        if not files:
+            return None
+        mtimes = {f: f.stat().st_mtime for f in files}  # before reading: a later change reloads
+        users = read_users(self._users_csv) if self._users_csv else None
+        products = read_products(self._products_csv) if self._products_csv else None
+        return Reference(users, products, mtimes)
+
+    def loaded(self, reference: Reference) -> None:
+        self._loaded = reference.mtimes
+        log.info(
+            "reference_loaded",
+            users=None if reference.users is None else reference.users.height,
+            products=None if reference.products is None else reference.products.height,
+        )
+
+    def changed(self) -> bool:
+        """Whether a file changed since it was loaded; checked at most every poll interval."""
+        if time.monotonic() - self._checked < self._poll_seconds:
+            return False
+        self._checked = time.monotonic()
+        return any(f.stat().st_mtime != m for f, m in self._loaded.items())

@@ -133,11 +133,19 @@ def classpath() -> str:
     return cp_file.read_text().strip()
 
 
+def free_ports(count: int) -> list[int]:
+    """Distinct free ports: all sockets stay bound until every port is chosen."""
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket())
+            sock.bind(("127.0.0.1", 0))
+            ports.append(int(sock.getsockname()[1]))
+        return ports
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    return free_ports(1)[0]
 
 
 def port_in_use(port: int) -> bool:
@@ -173,7 +181,8 @@ class LocalKafka:
 
     @classmethod
     def ephemeral(cls, data_dir: Path) -> LocalKafka:
-        return cls(free_port(), free_port(), data_dir)
+        port, controller = free_ports(2)
+        return cls(port, controller, data_dir)
 
     @property
     def bootstrap(self) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from tools.localkafka import free_port
+from tools.localkafka import free_ports
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,12 +36,12 @@ def java_processes_using(data_dir: Path) -> list[str]:
 
 def test_up_twice_answers_metadata_and_down_leaves_no_java_process(tmp_path: Path) -> None:
     """A second kafka-up does nothing, a client lists the broker, kafka-down stops the JVM."""
-    port = free_port()
+    port, controller = free_ports(2)
     cache = tmp_path / "cache"
     env = {
         **os.environ,
         "KAFKA_PORT": str(port),
-        "KAFKA_CONTROLLER_PORT": str(free_port()),
+        "KAFKA_CONTROLLER_PORT": str(controller),
         "ORDERS_PIPELINE_CACHE": str(cache),
     }
     data_dir = cache / f"broker-{port}"

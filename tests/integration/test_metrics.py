@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -27,6 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.corpus import edge_records
 from tests.harness import ROOT, consumer_command, consumer_env, publish
 from tests.oracle import compute_expected, read_topic
+from tools.localkafka import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -89,13 +89,6 @@ class RunningConsumer:
             f"stdout tail:\n{self.stdout.read_text()[-3000:]}\n"
             f"stderr tail:\n{self.stderr.read_text()[-3000:]}"
         )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def wait_for(what: str, probe: Callable[[], T | None], consumer: RunningConsumer) -> T:

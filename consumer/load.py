@@ -1,0 +1,129 @@
+"""The statements of one batch's transaction (the caller opens and commits it)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import duckdb
+import polars as pl
+
+from consumer.batch import Batch, BatchResult
+from consumer.schema import DUPLICATE
+
+
+def loaded_before(con: duckdb.DuckDBPyConnection, keys: pl.DataFrame) -> pl.DataFrame:
+    """order_id and content_hash of those keys already in processed_orders.
+
+    The join is on a 64-bit hash of the key: DuckDB pushes a Bloom filter of the batch's
+    hashes into the scan of that one narrow column, which keeps the cost per batch nearly
+    independent of how many orders are loaded, whatever the shape of the ids. Hash matches
+    are then confirmed on the order_id itself.
+    """
+    con.register("b_keys", keys)
+    # Two steps in one query: find the matching rows by key_hash alone, then read their
+    # order_id and content_hash. Selecting those columns in the join itself would make the
+    # scan decompress them for every row of the table.
+    candidates = con.sql(
+        "SELECT order_id, content_hash FROM processed_orders WHERE rowid IN ("
+        "SELECT p.rowid FROM processed_orders AS p "
+        "SEMI JOIN (SELECT md5_number_lower(order_id) AS key_hash FROM b_keys) AS b "
+        "ON p.key_hash = b.key_hash)"
+    ).pl()
+    con.unregister("b_keys")
+    found: pl.DataFrame = candidates.join(keys, on="order_id", how="semi")
+    return found
+
+
+def insert_loaded(
+    con: duckdb.DuckDBPyConnection, batch: Batch, loaded: pl.DataFrame, lines: pl.DataFrame
+) -> None:
+    params = {"now": _now(), "batch": batch.batch_id, "topic": batch.topic}
+    con.register("b_loaded", loaded)
+    con.register("b_lines", lines)
+    # Anti-joins rather than ON CONFLICT: a scan of a small dimension is cheaper than a
+    # primary-key probe per row, and only the new placeholders touch the index.
+    con.execute(
+        "INSERT INTO dim_user (user_id, is_inferred, updated_at) "
+        "SELECT DISTINCT b.user_id, true, $now FROM b_loaded AS b "
+        "ANTI JOIN dim_user AS u ON u.user_id = b.user_id WHERE b.user_id IS NOT NULL",
+        {"now": params["now"]},
+    )
+    con.execute(
+        "INSERT INTO dim_product (sku, is_inferred, updated_at) "
+        "SELECT DISTINCT b.sku, true, $now FROM b_lines AS b "
+        "ANTI JOIN dim_product AS p ON p.sku = b.sku",
+        {"now": params["now"]},
+    )
+    con.execute(
+        "INSERT INTO dim_order SELECT order_id, user_id, amount, currency, source, promo, "
+        'created_at, line_count, $topic, "partition", "offset", $batch FROM b_loaded',
+        {"topic": batch.topic, "batch": batch.batch_id},
+    )
+    con.execute(
+        "INSERT INTO fact_sales SELECT order_id, line_number, sku, user_id, quantity, "
+        "unit_price, created_at FROM b_lines"
+    )
+    con.execute(
+        "INSERT INTO processed_orders SELECT order_id, md5_number_lower(order_id), "
+        "content_hash, $batch FROM b_loaded",
+        {"batch": batch.batch_id},
+    )
+    con.unregister("b_loaded")
+    con.unregister("b_lines")
+
+
+def insert_accounting(
+    con: duckdb.DuckDBPyConnection,
+    batch: Batch,
+    outcome: pl.DataFrame,
+    result: BatchResult,
+) -> None:
+    duplicates = outcome.filter(pl.col("outcome") == DUPLICATE).select(
+        "partition", "offset", "order_id"
+    )
+    ledger = pl.DataFrame(
+        {
+            "partition": list(batch.next_offsets),
+            "next_offset": list(batch.next_offsets.values()),
+        },
+        schema={"partition": pl.Int32, "next_offset": pl.Int64},
+    )
+    con.register("b_duplicates", duplicates)
+    con.register("b_rejects", result.rejects)
+    con.register("b_ledger", ledger)
+    topic, number = batch.topic, batch.batch_id
+    con.execute(
+        'INSERT INTO dropped_duplicates SELECT $topic, "partition", "offset", order_id, $batch '
+        "FROM b_duplicates",
+        {"topic": topic, "batch": number},
+    )
+    con.execute(
+        'INSERT INTO rejected_events SELECT $topic, "partition", "offset", reason, detail, '
+        "order_id, key, value, value_text, $batch FROM b_rejects",
+        {"topic": topic, "batch": number},
+    )
+    con.execute(
+        'INSERT INTO kafka_offsets SELECT $topic, "partition", next_offset, $batch '
+        'FROM b_ledger ON CONFLICT (topic, "partition") DO UPDATE SET '
+        "next_offset = excluded.next_offset, batch_id = excluded.batch_id",
+        {"topic": topic, "batch": number},
+    )
+    con.execute(
+        "INSERT INTO load_batches VALUES ($batch, $now, $records, $loaded, $dups, $rejected, "
+        "$facts)",
+        {
+            "batch": number,
+            "now": _now(),
+            "records": len(batch.values),
+            "loaded": result.loaded,
+            "dups": result.duplicates,
+            "rejected": result.rejected,
+            "facts": result.fact_rows,
+        },
+    )
+    for name in ("b_duplicates", "b_rejects", "b_ledger"):
+        con.unregister(name)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
