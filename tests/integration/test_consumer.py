@@ -29,7 +29,21 @@ from tests.reliability.harness import committed_records
 
 pytestmark = pytest.mark.integration
 
+CONTRACT_REASONS = {
+    "empty_payload",
+    "invalid_json",
+    "not_an_object",
+    "missing_order_id",
+    "invalid_created_at",
+    "invalid_item",
+    "invalid_amount",
+    "conflicting_duplicate",
+}
 LOADED_TABLES = ("dim_order", "fact_sales", "processed_orders", "dim_user", "dim_product")
+
+
+def csv_flags(users: Path, products: Path) -> tuple[str, ...]:
+    return ("--users-csv", str(users), "--products-csv", str(products))
 
 
 def write_corpus_reference(directory: Path) -> tuple[Path, Path]:
@@ -54,29 +68,11 @@ def test_every_contract_case_lands_exactly_as_the_oracle_expects(
     """Every tolerated and rejected case loads, drops or rejects exactly as computed apart."""
     publish(kafka_bootstrap, topic, edge_records())
     users, products = write_corpus_reference(tmp_path)
-    proc = run_consumer(
-        kafka_bootstrap,
-        topic,
-        group_id,
-        db_path,
-        "--users-csv",
-        str(users),
-        "--products-csv",
-        str(products),
-    )
+    proc = run_consumer(kafka_bootstrap, topic, group_id, db_path, *csv_flags(users, products))
     assert proc.returncode == 0, proc.stderr
 
     expected = compute_expected(read_topic(kafka_bootstrap, topic), users, products)
-    assert {
-        "empty_payload",
-        "invalid_json",
-        "not_an_object",
-        "missing_order_id",
-        "invalid_created_at",
-        "invalid_item",
-        "invalid_amount",
-        "conflicting_duplicate",
-    } <= set(expected.rejected.values())
+    assert set(expected.rejected.values()) >= CONTRACT_REASONS
     assert ("edge-3000-lines", 3000) in expected.lines
     assert_warehouse_matches(db_path, expected, topic)
 
@@ -96,32 +92,14 @@ def test_a_20k_order_stream_never_seen_lands_exactly_as_computed_apart(
     users, products = write_reference(reference, tmp_path)
     records = [(r.key, r.value) for r in generate_records(settings, reference)]
     publish(kafka_bootstrap, topic, records + edge_records())
-    proc = run_consumer(
-        kafka_bootstrap,
-        topic,
-        group_id,
-        db_path,
-        "--users-csv",
-        str(users),
-        "--products-csv",
-        str(products),
-    )
+    proc = run_consumer(kafka_bootstrap, topic, group_id, db_path, *csv_flags(users, products))
     assert proc.returncode == 0, proc.stderr
 
     expected = compute_expected(read_topic(kafka_bootstrap, topic), users, products)
     assert len(expected.orders) >= 20_000
     assert any(u.is_inferred for u in expected.users.values())
     assert any(p.is_inferred for p in expected.products.values())
-    assert set(expected.rejected.values()) >= {
-        "empty_payload",
-        "invalid_json",
-        "not_an_object",
-        "missing_order_id",
-        "invalid_created_at",
-        "invalid_item",
-        "invalid_amount",
-        "conflicting_duplicate",
-    }
+    assert set(expected.rejected.values()) >= CONTRACT_REASONS
     assert expected.duplicates
     assert_warehouse_matches(db_path, expected, topic)
 
@@ -137,7 +115,7 @@ def test_placeholders_are_completed_when_the_reference_data_arrives(
     publish(
         kafka_bootstrap, topic, [(r.key, r.value) for r in generate_records(settings, reference)]
     )
-    flags = ("--users-csv", str(users), "--products-csv", str(products))
+    flags = csv_flags(users, products)
     assert run_consumer(kafka_bootstrap, topic, group_id, db_path, *flags).returncode == 0
     records = read_topic(kafka_bootstrap, topic)
     early = compute_expected(records, users, products)
