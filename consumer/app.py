@@ -79,7 +79,6 @@ class Pipeline:
             faults=settings.faults,
             retry=self._retry,
         )
-        self._next = self._batches.next
         self._last_kafka_error: str | None = None
         self._abandoned = False
 
@@ -105,7 +104,7 @@ class Pipeline:
                     log.info(
                         "idle_exit",
                         idle_seconds=self._settings.until_idle,
-                        next_offsets=by_partition(self._next),
+                        next_offsets=by_partition(self._batches.next),
                     )
                     break
                 self._maybe_reload_reference()
@@ -161,7 +160,7 @@ class Pipeline:
         )
 
     def _close(self) -> None:
-        next_offsets = dict(self._next)
+        next_offsets = dict(self._batches.next)
         try:
             self._batches.shutdown()
             self._source.close()
@@ -185,7 +184,9 @@ class Pipeline:
                 return
             started_empty = not self._buffer
             records = self._source.poll(
-                settings.batch_max_records - len(self._buffer), min(remaining, 0.1), self._next
+                settings.batch_max_records - len(self._buffer),
+                min(remaining, 0.1),
+                self._batches.next,
             )
             self._buffer.extend(records)
             self._batches.finish(wait=False)
@@ -220,7 +221,7 @@ class Pipeline:
         ends = self._retry("end_offsets", self._source.end_offsets)
         fetched = self._source.positions()
         return all(
-            max(self._next.get(p, low), fetched.get(p, low)) >= high
+            max(self._batches.next.get(p, low), fetched.get(p, low)) >= high
             for p, (low, high) in ends.items()
         )
 
@@ -253,7 +254,7 @@ class Pipeline:
         return self._warehouse.ledger(self._settings.topic)
 
     def partitions_assigned(self, partitions: list[int], starts: dict[int, int]) -> None:
-        self._next.update(starts)
+        self._batches.next.update(starts)
         self._owned_changed(self._source.assigned)
         log.info(
             "partitions_assigned",
@@ -278,7 +279,7 @@ class Pipeline:
 
     def _forget(self, partitions: list[int]) -> None:
         for p in partitions:
-            self._next.pop(p, None)
+            self._batches.next.pop(p, None)
         self._owned_changed(self._source.assigned - set(partitions))
 
     def _owned_changed(self, owned: set[int]) -> None:

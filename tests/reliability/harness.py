@@ -7,7 +7,6 @@ topic, never from the consumer's own code.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
@@ -19,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -28,7 +28,7 @@ from producer_sim.config import MessRates
 from producer_sim.config import Settings as SimSettings
 from producer_sim.events import generate_records
 from tests.corpus import Record, malformed
-from tests.harness import assert_warehouse_matches, start_consumer
+from tests.harness import assert_warehouse_matches, log_events, start_consumer
 from tests.oracle import Expected, compute_expected, read_topic
 
 
@@ -113,14 +113,9 @@ class Trickle(threading.Thread):
             raise self.error
 
 
-def events(log: Path) -> list[dict[str, object]]:
-    if not log.exists():
-        return []
-    parsed = []
-    for line in log.read_text(errors="replace").splitlines():
-        if line.startswith("{"):
-            parsed.append(json.loads(line))
-    return parsed
+def events(log: Path) -> list[dict[str, Any]]:
+    """The JSON events of a consumer's log file (librdkafka's own lines go to the same file)."""
+    return log_events(log.read_text(errors="replace"), strict=False) if log.exists() else []
 
 
 def _epoch(event: dict[str, object]) -> float:
@@ -181,7 +176,6 @@ class ConsumerLives:
         """Run to the end of the topic with --until-idle and return the finished process."""
         log = self.workdir / f"life-{len(self.lives):03d}.log"
         self.lives.append(log)
-        started = time.time()
         proc = start_consumer(
             self.bootstrap,
             self.topic,
@@ -194,7 +188,6 @@ class ConsumerLives:
             log=log,
         )
         code = proc.wait(timeout=600)
-        self.finished_in = time.time() - started
         return subprocess.CompletedProcess(proc.args, code, log.read_text(), "")
 
 
