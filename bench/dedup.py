@@ -13,9 +13,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from consumer.batch import Batch
-from consumer.schema import Records
-from consumer.sink import Warehouse
+from consumer.core.plan import build_batch
+from consumer.core.records import Records
+from consumer.warehouse.duckdb_file import DuckDBWarehouse
 from producer_sim.config import Settings as SimSettings
 from producer_sim.events import generate_records
 
@@ -49,7 +49,7 @@ def measure(sizes: Sequence[int], repeats: int = 3, seed: int = 7) -> list[Dedup
     batches = _batches(seed)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "dedup.duckdb"
-        warehouse = Warehouse(path)
+        warehouse = DuckDBWarehouse(path)
         con = warehouse.cursor()
         batch_id = 0
         for size in sorted(sizes):
@@ -66,9 +66,9 @@ def measure(sizes: Sequence[int], repeats: int = 3, seed: int = 7) -> list[Dedup
             timings = []
             for _ in range(repeats):
                 batch_id += 1
-                batch = Batch.from_records(batch_id, "bench", next(batches))
+                batch = build_batch(batch_id, "bench", next(batches))
                 started = time.perf_counter()
-                warehouse.write_batch(batch, lambda _rejects: None)
+                warehouse.write_batch(batch, lambda _rejects: None, batch_id)
                 timings.append((time.perf_counter() - started) * 1000)
             row = con.execute("SELECT count(*) FROM processed_orders").fetchone()
             points.append(DedupPoint(int(row[0]) if row else 0, statistics.median(timings)))

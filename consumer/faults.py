@@ -1,36 +1,43 @@
-"""Fault injection at the dangerous instants of a batch. Only tests enable it.
+"""Fault injection at the dangerous instants of a batch: one hooks object, which does nothing
+unless tests install one. ``runtime.wiring`` builds it once, from ``ORDERS_FAULTS``.
 
 ``ORDERS_FAULTS`` holds comma-separated ``POINT@BATCHES`` entries, e.g.
 ``kill_after_db_commit@3`` or ``fail_db_write@2+5``. Batches count from 1 in each process.
 
 Points that kill (the process SIGKILLs itself, as a crash would):
-- ``kill_mid_write``: inside the DuckDB transaction, after the first inserts;
+- ``kill_mid_write``: inside the warehouse transaction, after the first inserts;
 - ``kill_during_dlq``: after producing the batch's dead letters, before their flush;
-- ``kill_after_db_commit``: after the DuckDB commit, before the Kafka commit.
+- ``kill_after_db_commit``: after the warehouse commit, before the Kafka commit.
 
-Point that fails: ``fail_db_write`` raises a transient error inside the DuckDB transaction, once
-per listed batch, so the retry succeeds.
+Points that fail with a transient error, once per listed batch, so that a retry succeeds:
+- ``fail_db_write``: inside the transaction, after the first inserts (partial inserts);
+- ``fail_db_commit``: right after the warehouse COMMIT succeeded (an ambiguous commit).
+
+In-process tests pass their own ``Faults`` subclass, which may also act at every statement
+(``statement:<name>``) of a batch's transaction.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 
-from consumer.errors import InjectedFaultError
+from consumer.errors import ConfigError, InjectedFaultError
 
 KILL_POINTS = frozenset({"kill_mid_write", "kill_during_dlq", "kill_after_db_commit"})
-FAIL_POINTS = frozenset({"fail_db_write"})
+FAIL_POINTS = frozenset({"fail_db_write", "fail_db_commit"})
 
 
-@dataclass(frozen=True)
-class FaultPlan:
-    points: dict[str, frozenset[int]] = field(default_factory=dict)
-    fired: set[tuple[str, int]] = field(default_factory=set, compare=False, repr=False)
+class Faults:
+    """The hooks: ``hit`` is called at every named point, with the batch's number."""
+
+    def __init__(self, points: Mapping[str, frozenset[int]] | None = None) -> None:
+        self._points = dict(points or {})
+        self._fired: set[tuple[str, int]] = set()
 
     @classmethod
-    def parse(cls, spec: str) -> FaultPlan:
+    def parse(cls, spec: str) -> Faults:
         points: dict[str, frozenset[int]] = {}
         for entry in filter(None, (part.strip() for part in spec.split(","))):
             point, sep, batches = entry.partition("@")
@@ -44,14 +51,29 @@ class FaultPlan:
             points[point] = points.get(point, frozenset()) | numbers
         return cls(points)
 
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Faults:
+        try:
+            return cls.parse(environ.get("ORDERS_FAULTS", ""))
+        except ValueError as exc:
+            raise ConfigError(f"ORDERS_FAULTS: {exc}") from None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Faults) and self._points == other._points
+
+    __hash__ = None  # type: ignore[assignment]
+
     def __bool__(self) -> bool:
-        return bool(self.points)
+        return bool(self._points)
 
     def hit(self, point: str, batch_number: int) -> None:
         """Crash or fail here if the plan says so for this batch."""
-        if batch_number not in self.points.get(point, ()) or (point, batch_number) in self.fired:
+        if batch_number not in self._points.get(point, ()) or (point, batch_number) in self._fired:
             return
-        self.fired.add((point, batch_number))
+        self._fired.add((point, batch_number))
         if point in KILL_POINTS:
             os.kill(os.getpid(), signal.SIGKILL)
         raise InjectedFaultError(f"injected fault {point} at batch {batch_number}")
+
+
+NO_FAULTS = Faults()

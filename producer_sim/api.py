@@ -25,7 +25,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from consumer.logs import get_logger
+from orders_common.logs import get_logger
 from producer_sim.events import SimRecord
 
 T = TypeVar("T")

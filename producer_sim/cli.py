@@ -14,15 +14,14 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from consumer.clikit import fail
-from consumer.logs import configure_logging, get_logger
+from orders_common.exits import EXIT_USAGE
+from orders_common.flags import fail
+from orders_common.logs import configure_logging, get_logger
 from producer_sim.config import MessRates, Settings
 from producer_sim.events import generate_records
 from producer_sim.flags import PROG, build_parser
 from producer_sim.publisher import BrokerUnavailableError
 from producer_sim.runner import prepare_reference, publish, write_lines
-
-EXIT_USAGE = 2
 
 
 def _writable_dir(directory: Path, flag: str) -> None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+
+from orders_common.kafka import check_bootstrap
 
 ProgressMode = Literal["auto", "always", "never"]
 
@@ -51,8 +52,6 @@ ALL_KINDS: tuple[str, ...] = (
     *MALFORMED_KINDS,
 )
 BASE_KINDS = frozenset((CLEAN, *ORDER_VARIATIONS))
-
-_HOST_PORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$")
 
 
 @dataclass(frozen=True)
@@ -147,21 +146,10 @@ class Settings:
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
-        check_bootstrap(self.bootstrap_servers)
-
-
-def check_bootstrap(value: str) -> str:
-    """Accept ``host:port[,host:port...]``; raise ValueError with a readable reason otherwise."""
-    servers = [part.strip() for part in value.split(",")]
-    if not value.strip() or not all(servers):
-        raise ValueError(f"--bootstrap-servers must be HOST:PORT[,HOST:PORT...], got {value!r}")
-    for server in servers:
-        match = _HOST_PORT.match(server)
-        if match is None:
-            raise ValueError(f"--bootstrap-servers entry {server!r} is not HOST:PORT")
-        if not 1 <= int(match.group(2)) <= 65535:
-            raise ValueError(f"--bootstrap-servers entry {server!r} has a port outside 1-65535")
-    return value
+        try:
+            check_bootstrap(self.bootstrap_servers)
+        except ValueError as error:
+            raise ValueError(f"--bootstrap-servers: {error}") from None
 
 
 def reference_sizes(orders: int) -> tuple[int, int]:

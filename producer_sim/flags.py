@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, NamedTuple, cast
+from typing import Any
 
-from consumer.clikit import OneLineParser, add_env_flag
-from producer_sim.config import MessRates, Settings, check_bootstrap
+from orders_common.flags import Flag, OneLineParser, add_flags, checked, choice, number
+from orders_common.kafka import check_bootstrap
+from producer_sim.config import MessRates, Settings
 
 PROG = "orders-sim"
 _DEFAULTS: Mapping[str, Any] = MappingProxyType(
@@ -25,56 +26,12 @@ _RATE_DEFAULTS: Mapping[str, Any] = MappingProxyType(
 )
 
 
-def _number(
-    kind: Callable[[str], Any], low: float | None = None, high: float | None = None, what: str = ""
-) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            message = f"{text!r} is not a valid {what or kind.__name__}"
-            raise argparse.ArgumentTypeError(message) from None
-        if (low is not None and value < low) or (high is not None and value > high):
-            bounds = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
-            raise argparse.ArgumentTypeError(f"must be {bounds}, got {text}")
-        return value
-
-    return parse
-
-
-def _choice(*options: str) -> Callable[[str], str]:
-    # A type, not argparse choices: argparse does not check choices on environment defaults.
-    def parse(text: str) -> str:
-        if text not in options:
-            raise argparse.ArgumentTypeError(f"must be one of {', '.join(options)}, got {text!r}")
-        return text
-
-    return parse
-
-
-def _bootstrap(text: str) -> str:
-    try:
-        return check_bootstrap(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error).removeprefix("--bootstrap-servers ")) from None
-
-
-class Flag(NamedTuple):
-    name: str
-    help: str
-    parse: Callable[[str], Any] | None = None
-    metavar: str = "N"
-    env: str | Sequence[str] | None = None  # default: ORDERS_SIM_<NAME>
-    default: Any = None  # default: the Settings default of the same name
-    required: bool = False
-
-
-RATE = _number(float, 0, 1)
+RATE = number(float, 0, 1)
 STREAM = (
     Flag("--orders", "base orders to produce; re-sends and malformed records come on top; "
-         "0 means endless (until SIGTERM or SIGINT)", _number(int, 0)),
+         "0 means endless (until SIGTERM or SIGINT)", number(int, 0)),
     Flag("--seed", "the same seed gives the same stream and the same CSVs, byte for byte",
-         _number(int, what="integer"), "S"),
+         number(int, what="integer"), "S"),
     Flag("--reference-dir", "write users.csv and products.csv here, consistent with the events "
          "(late-arriving users and skus are left out on purpose)", Path, "DIR"),
     Flag("--late-reference-dir", "write the late-arriving users and products here: the "
@@ -108,58 +65,41 @@ MESS = tuple(
     for name, text in RATE_HELP.items()
 )
 KAFKA = (
-    Flag("--bootstrap-servers", "Kafka bootstrap servers, HOST:PORT[,HOST:PORT...]", _bootstrap,
-         "HOST:PORT", env=("ORDERS_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"), required=True),
+    Flag("--bootstrap-servers", "Kafka bootstrap servers, HOST:PORT[,HOST:PORT...]",
+         checked(check_bootstrap), "HOST:PORT",
+         env=("ORDERS_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"), required=True),
     Flag("--topic", "topic to publish to (created if missing)", None, "T", env="ORDERS_TOPIC"),
-    Flag("--partitions", "partitions of the topic when it has to be created", _number(int, 1)),
+    Flag("--partitions", "partitions of the topic when it has to be created", number(int, 1)),
     Flag("--rate", "records per second, as a steady trickle; 0 means as fast as possible",
-         _number(float, 0), "PER_SEC"),
+         number(float, 0), "PER_SEC"),
     Flag("--connect-timeout", "seconds to wait for the broker's first answer",
-         _number(float, 0.1), "SECONDS"),
+         number(float, 0.1), "SECONDS"),
     Flag("--delivery-timeout", "seconds a record may wait for its acknowledgement before it "
-         "counts as a delivery error", _number(float, 1), "SECONDS"),
+         "counts as a delivery error", number(float, 1), "SECONDS"),
 )  # fmt: skip
 API = (
     Flag("--page-size", "records per API page; a page is published whole or not at all",
-         _number(int, 1)),
+         number(int, 1)),
     Flag("--api-failure-rate", "probability that a page request fails transiently (HTTP 5xx "
          "or a timeout)", RATE, "P"),
-    Flag("--retry-attempts", "attempts per page before the run fails (exit 1)", _number(int, 1)),
+    Flag("--retry-attempts", "attempts per page before the run fails (exit 1)", number(int, 1)),
     Flag("--retry-base-delay", "first backoff wait in seconds; it doubles on each retry, plus "
-         "jitter", _number(float, 0), "SECONDS"),
-    Flag("--retry-max-delay", "longest backoff wait in seconds", _number(float, 0), "SECONDS"),
+         "jitter", number(float, 0), "SECONDS"),
+    Flag("--retry-max-delay", "longest backoff wait in seconds", number(float, 0), "SECONDS"),
 )  # fmt: skip
 PROGRESS = Flag("--progress", "progress bar on stderr; auto shows it for bulk runs on a terminal",
-                _choice("auto", "always", "never"), "{auto,always,never}")  # fmt: skip
+                choice("auto", "always", "never"), "{auto,always,never}")  # fmt: skip
 LOGGING = (
     Flag("--log-format", "JSON lines on stdout, or console text; auto is JSON unless stdout is a "
-         "terminal", _choice("auto", "json", "console"), "{auto,json,console}", default="auto"),
-    Flag("--log-level", "lowest level logged", _choice("debug", "info", "warning", "error"),
+         "terminal", choice("auto", "json", "console"), "{auto,json,console}", default="auto"),
+    Flag("--log-level", "lowest level logged", choice("debug", "info", "warning", "error"),
          "{debug,info,warning,error}", default="info"),
 )  # fmt: skip
 OUTPUT = Flag("--output", "file to write, or - for stdout", None, "FILE", default="-")
 
 
 def _add(parser: argparse.ArgumentParser, title: str, flags: Sequence[Flag]) -> None:
-    # add_env_flag only calls add_argument, which argument groups have as well.
-    group = cast(argparse.ArgumentParser, parser.add_argument_group(title))
-    for flag in flags:
-        dest = flag.name.lstrip("-").replace("-", "_")
-        env = flag.env or "ORDERS_SIM_" + dest.upper()
-        default = flag.default
-        if default is None and not flag.required:
-            default = _DEFAULTS.get(dest)
-        extra = {"type": flag.parse} if flag.parse is not None else {}
-        add_env_flag(
-            group,
-            flag.name,
-            env=env,
-            help=flag.help,
-            required=flag.required,
-            default=default,
-            metavar=flag.metavar,
-            **extra,
-        )
+    add_flags(parser, title, flags, env_prefix="ORDERS_SIM_", defaults=_DEFAULTS)
 
 
 def build_parser() -> OneLineParser:

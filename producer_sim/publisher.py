@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import time
 from typing import Any
 
@@ -11,7 +10,8 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic  # confluent_kafka.admin does not re-export it
 
-from consumer.logs import get_logger
+from orders_common import kafka
+from orders_common.logs import get_logger
 from producer_sim.config import Settings
 from producer_sim.events import SimRecord
 
@@ -22,47 +22,10 @@ class BrokerUnavailableError(Exception):
     """The broker did not answer, or refused to create the topic; the message says which."""
 
 
-class _ClientLog:
-    """Routes librdkafka's own log lines into structlog instead of raw stderr.
-
-    They go out at debug level: a dead broker is reported once, clearly, by the caller, rather
-    than as a stream of connection-refused lines.
-    """
-
-    def __init__(self, client: str) -> None:
-        self._log = get_logger("producer_sim.librdkafka")
-        self._client = client
-
-    def log(self, level: int, fmt: str, *args: Any) -> None:
-        self._log.debug(
-            "librdkafka",
-            client=self._client,
-            level_name=logging.getLevelName(level),
-            message=fmt % args if args else fmt,
-        )
-
-
-class _ClientErrors:
-    """Logs client-level errors (broker down, auth...) once per kind, not on every retry."""
-
-    def __init__(self, client: str) -> None:
-        self._log = get_logger("producer_sim.publisher")
-        self._client = client
-        self._seen: set[int] = set()
-
-    def __call__(self, error: KafkaError) -> None:
-        if error.code() not in self._seen:
-            self._seen.add(error.code())
-            self._log.warning("kafka_client_error", client=self._client, error=error.str())
-
-
 def client_config(settings: Settings, client: str) -> dict[str, Any]:
-    return {
-        "bootstrap.servers": settings.bootstrap_servers,
-        "client.id": f"orders-sim-{client}",
-        "logger": _ClientLog(client),
-        "error_cb": _ClientErrors(client),
-    }
+    return kafka.client_config(
+        settings.bootstrap_servers, f"orders-sim-{client}", service="producer_sim"
+    )
 
 
 def ensure_topic(settings: Settings) -> int:
@@ -78,7 +41,7 @@ def ensure_topic(settings: Settings) -> int:
     except KafkaException as error:
         raise BrokerUnavailableError(
             f"cannot reach Kafka at {settings.bootstrap_servers} within {timeout:g}s "
-            f"({_reason(error)})"
+            f"({kafka.error_text(error)})"
         ) from error
     existing = metadata.topics.get(settings.topic)
     if existing is not None and existing.error is None:
@@ -92,7 +55,7 @@ def ensure_topic(settings: Settings) -> int:
         if error.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
             raise BrokerUnavailableError(
                 f"cannot create topic {settings.topic!r} on {settings.bootstrap_servers} "
-                f"({_reason(error)})"
+                f"({kafka.error_text(error)})"
             ) from error
     except Exception as error:  # the future's own timeout
         raise BrokerUnavailableError(
@@ -118,11 +81,6 @@ def _wait_for_partitions(admin: AdminClient, settings: Settings) -> int:
                 f"{settings.connect_timeout:g}s after its creation"
             )
         time.sleep(0.1)
-
-
-def _reason(error: KafkaException) -> str:
-    inner = error.args[0] if error.args else error
-    return inner.str() if isinstance(inner, KafkaError) else str(inner)
 
 
 class KafkaSink:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import IO, Protocol, TextIO
 
-from consumer.logs import get_logger
+from orders_common.logs import get_logger
 from producer_sim.api import (
     ApiExhaustedError,
     FaultPlan,

@@ -67,6 +67,15 @@ logger.state.level = warn
 """
 
 
+def new_cluster_id() -> str:
+    """A KRaft cluster id. One starting with '-' would be read as an option by the storage
+    tool (Kafka's own ``Uuid.randomUuid`` draws again in that case, and so does this)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 class LocalKafkaError(Exception):
     """A failure to report as one readable line (plus, at most, a log tail)."""
 
@@ -232,7 +241,7 @@ class LocalKafka:
         cp = classpath()
         props = self._write_config()
         if not (self.data_dir / "kraft" / "meta.properties").exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            cluster_id = new_cluster_id()
             fmt = subprocess.run(
                 [
                     java,

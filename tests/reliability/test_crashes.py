@@ -186,7 +186,7 @@ def test_failing_database_writes_roll_back_and_are_retried(
     assert done.returncode == 0
     log = events(lives.lives[-1])
     retries = [e for e in log if e.get("event") == "retrying"]
-    assert [e["operation"] for e in retries] == ["duckdb_write"] * 3
+    assert [e["operation"] for e in retries] == ["warehouse_write"] * 3
     batch_ids = [e["batch_id"] for e in log if e.get("event") == "batch_committed"]
     assert batch_ids == list(range(1, len(batch_ids) + 1))
     figures = Figures("failing DuckDB writes")

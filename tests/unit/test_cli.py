@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from consumer.faults import FaultPlan
-from consumer.reports import to_csv, to_json, to_table
+from consumer.faults import Faults
+from consumer.warehouse.reports import to_csv, to_json, to_table
 
 RUN = ["run", "--bootstrap-servers", "127.0.0.1:9", "--topic", "t", "--group-id", "g"]
 
@@ -32,7 +32,7 @@ def consumer_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Co
     [
         (["run", "--topic", "t", "--group-id", "g", "--db", "x.duckdb"], "--bootstrap-servers"),
         ([*RUN, "--db", "x.duckdb", "--batch-max-records", "0"], "--batch-max-records"),
-        ([*RUN, "--db", "x.duckdb", "--batch-max-records", "many"], "invalid int value"),
+        ([*RUN, "--db", "x.duckdb", "--batch-max-records", "many"], "not a valid int"),
         ([*RUN, "--db", "x.duckdb", "--users-csv", "/nonexistent/users.csv"], "users.csv"),
         ([*RUN, "--db", "x.duckdb", "--metrics-port", "70000"], "--metrics-port"),
         ([*RUN, "--db", "x.duckdb", "--kafka-option", "oops"], "KEY=VALUE"),
@@ -74,18 +74,17 @@ def test_unreachable_broker_exits_1_with_a_clear_message(tmp_path: Path) -> None
 
 def test_fault_plan_parses_points_and_batches() -> None:
     """ORDERS_FAULTS entries name a point and the batches it fires on."""
-    plan = FaultPlan.parse("kill_after_db_commit@3, fail_db_write@2+5")
-    assert plan.points == {
-        "kill_after_db_commit": frozenset({3}),
-        "fail_db_write": frozenset({2, 5}),
-    }
+    plan = Faults.parse("kill_after_db_commit@3, fail_db_write@2+5")
+    assert plan == Faults(
+        {"kill_after_db_commit": frozenset({3}), "fail_db_write": frozenset({2, 5})}
+    )
     with pytest.raises(ValueError, match="POINT@BATCH"):
-        FaultPlan.parse("explode@1")
+        Faults.parse("explode@1")
 
 
 def test_fail_db_write_fires_once_per_listed_batch() -> None:
     """A failing write is injected once, so the retry of the same batch succeeds."""
-    plan = FaultPlan.parse("fail_db_write@2")
+    plan = Faults.parse("fail_db_write@2")
     plan.hit("fail_db_write", 1)
     with pytest.raises(Exception, match="injected fault"):
         plan.hit("fail_db_write", 2)

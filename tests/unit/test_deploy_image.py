@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from consumer.metrics import Metrics
+from consumer.runtime.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"

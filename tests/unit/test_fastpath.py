@@ -9,8 +9,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consumer import fastpath
-from consumer.transform import parse_values
+from consumer.core import fastpath
+from consumer.core.transform import parse_values
 
 MISSING = object()
 

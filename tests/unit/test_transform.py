@@ -10,8 +10,9 @@ from typing import Any
 import polars as pl
 import pytest
 
-from consumer.schema import CONFLICTING_DUPLICATE, DUPLICATE, LOADED
-from consumer.transform import classify, parse_values
+from consumer.core.plan import classify
+from consumer.core.reasons import CONFLICTING_DUPLICATE, DUPLICATE, LOADED
+from consumer.core.transform import parse_values
 
 BASE: dict[str, Any] = {
     "order_id": "o-1",

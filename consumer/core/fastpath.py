@@ -19,16 +19,18 @@ import polars as pl
 from msgspec import UNSET, Meta, Struct, UnsetType
 from msgspec.structs import astuple
 
-from consumer.schema import (
-    INVALID_AMOUNT,
-    INVALID_CREATED_AT,
-    INVALID_ITEM,
+from consumer.core.frames import (
     LINE_SCHEMA,
     MAX_QUANTITY,
     MONEY_LIMIT,
     MONEY_SCALE,
     ORDER_SCHEMA,
     REJECT_SCHEMA,
+)
+from consumer.core.reasons import (
+    INVALID_AMOUNT,
+    INVALID_CREATED_AT,
+    INVALID_ITEM,
 )
 
 RFC3339 = (

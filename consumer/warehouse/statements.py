@@ -1,14 +1,17 @@
-"""The statements of one batch's transaction (the caller opens and commits it)."""
+"""The statements of one batch's transaction in a DuckDB database (the caller opens and
+commits it). ``step`` is called after each statement with its name (fault hooks)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import duckdb
 import polars as pl
 
-from consumer.batch import Batch, BatchResult
-from consumer.schema import DUPLICATE
+from consumer.core.plan import BatchPlan
+
+Step = Callable[[str], None]
 
 
 def loaded_before(con: duckdb.DuckDBPyConnection, keys: pl.DataFrame) -> pl.DataFrame:
@@ -34,53 +37,51 @@ def loaded_before(con: duckdb.DuckDBPyConnection, keys: pl.DataFrame) -> pl.Data
     return found
 
 
-def insert_loaded(
-    con: duckdb.DuckDBPyConnection, batch: Batch, loaded: pl.DataFrame, lines: pl.DataFrame
-) -> None:
-    params = {"now": _now(), "batch": batch.batch_id, "topic": batch.topic}
-    con.register("b_loaded", loaded)
-    con.register("b_lines", lines)
+def insert_loaded(con: duckdb.DuckDBPyConnection, plan: BatchPlan, step: Step) -> None:
+    batch = plan.batch
+    now = _now()
+    con.register("b_loaded", plan.loaded)
+    con.register("b_lines", plan.lines)
     # Anti-joins rather than ON CONFLICT: a scan of a small dimension is cheaper than a
     # primary-key probe per row, and only the new placeholders touch the index.
     con.execute(
         "INSERT INTO dim_user (user_id, is_inferred, updated_at) "
         "SELECT DISTINCT b.user_id, true, $now FROM b_loaded AS b "
         "ANTI JOIN dim_user AS u ON u.user_id = b.user_id WHERE b.user_id IS NOT NULL",
-        {"now": params["now"]},
+        {"now": now},
     )
+    step("dim_user")
     con.execute(
         "INSERT INTO dim_product (sku, is_inferred, updated_at) "
         "SELECT DISTINCT b.sku, true, $now FROM b_lines AS b "
         "ANTI JOIN dim_product AS p ON p.sku = b.sku",
-        {"now": params["now"]},
+        {"now": now},
     )
+    step("dim_product")
     con.execute(
         "INSERT INTO dim_order SELECT order_id, user_id, amount, currency, source, promo, "
         'created_at, line_count, $topic, "partition", "offset", $batch FROM b_loaded',
         {"topic": batch.topic, "batch": batch.batch_id},
     )
+    step("dim_order")
     con.execute(
         "INSERT INTO fact_sales SELECT order_id, line_number, sku, user_id, quantity, "
         "unit_price, created_at FROM b_lines"
     )
+    step("fact_sales")
     con.execute(
         "INSERT INTO processed_orders SELECT order_id, md5_number_lower(order_id), "
         "content_hash, $batch FROM b_loaded",
         {"batch": batch.batch_id},
     )
+    step("processed_orders")
     con.unregister("b_loaded")
     con.unregister("b_lines")
 
 
-def insert_accounting(
-    con: duckdb.DuckDBPyConnection,
-    batch: Batch,
-    outcome: pl.DataFrame,
-    result: BatchResult,
-) -> None:
-    duplicates = outcome.filter(pl.col("outcome") == DUPLICATE).select(
-        "partition", "offset", "order_id"
-    )
+def insert_accounting(con: duckdb.DuckDBPyConnection, plan: BatchPlan, step: Step) -> None:
+    batch = plan.batch
+    result = plan.result()
     ledger = pl.DataFrame(
         {
             "partition": list(batch.next_offsets),
@@ -88,8 +89,8 @@ def insert_accounting(
         },
         schema={"partition": pl.Int32, "next_offset": pl.Int64},
     )
-    con.register("b_duplicates", duplicates)
-    con.register("b_rejects", result.rejects)
+    con.register("b_duplicates", plan.duplicates)
+    con.register("b_rejects", plan.rejects)
     con.register("b_ledger", ledger)
     topic, number = batch.topic, batch.batch_id
     con.execute(
@@ -97,30 +98,34 @@ def insert_accounting(
         "FROM b_duplicates",
         {"topic": topic, "batch": number},
     )
+    step("dropped_duplicates")
     con.execute(
         'INSERT INTO rejected_events SELECT $topic, "partition", "offset", reason, detail, '
         "order_id, key, value, value_text, $batch FROM b_rejects",
         {"topic": topic, "batch": number},
     )
+    step("rejected_events")
     con.execute(
         'INSERT INTO kafka_offsets SELECT $topic, "partition", next_offset, $batch '
         'FROM b_ledger ON CONFLICT (topic, "partition") DO UPDATE SET '
         "next_offset = excluded.next_offset, batch_id = excluded.batch_id",
         {"topic": topic, "batch": number},
     )
+    step("kafka_offsets")
     con.execute(
         "INSERT INTO load_batches VALUES ($batch, $now, $records, $loaded, $dups, $rejected, "
         "$facts)",
         {
             "batch": number,
             "now": _now(),
-            "records": len(batch.values),
+            "records": batch.size,
             "loaded": result.loaded,
             "dups": result.duplicates,
             "rejected": result.rejected,
             "facts": result.fact_rows,
         },
     )
+    step("load_batches")
     for name in ("b_duplicates", "b_rejects", "b_ledger"):
         con.unregister(name)
 

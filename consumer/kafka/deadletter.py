@@ -13,9 +13,11 @@ import polars as pl
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
+from consumer.core.reasons import EMPTY_PAYLOAD, INVALID_JSON
 from consumer.errors import TerminalError, TransientError
-from consumer.faults import FaultPlan
-from consumer.schema import EMPTY_PAYLOAD, INVALID_JSON
+from consumer.faults import NO_FAULTS, Faults
+from consumer.settings import KafkaSettings
+from orders_common import kafka
 
 PARSE_STAGE_REASONS = frozenset({EMPTY_PAYLOAD, INVALID_JSON})
 
@@ -23,31 +25,33 @@ PARSE_STAGE_REASONS = frozenset({EMPTY_PAYLOAD, INVALID_JSON})
 class DeadLetters:
     def __init__(
         self,
-        *,
-        bootstrap_servers: str,
+        settings: KafkaSettings,
         topic: str,
-        source_topic: str,
-        group_id: str,
-        kafka_options: dict[str, str | int | float | bool],
-        faults: FaultPlan,
+        *,
+        faults: Faults = NO_FAULTS,
         flush_timeout: float = 30.0,
     ) -> None:
         self.topic = topic
-        self._source_topic = source_topic
-        self._group_id = group_id
+        self._source_topic = settings.topic
+        self._group_id = settings.group_id
         self._faults = faults
         self._flush_timeout = flush_timeout
-        common = {"bootstrap.servers": bootstrap_servers, **kafka_options}
-        self._admin = AdminClient(common)
+        servers, options = settings.bootstrap_servers, settings.options
+        self._admin = AdminClient(
+            kafka.client_config(
+                servers, "orders-consumer-admin", service="consumer", options=options
+            )
+        )
+        fixed = {
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 5,
+            "compression.type": "lz4",
+        }
         self._producer = Producer(
-            {
-                **common,
-                "client.id": "orders-consumer-dlq",
-                "enable.idempotence": True,
-                "acks": "all",
-                "linger.ms": 5,
-                "compression.type": "lz4",
-            }
+            kafka.client_config(
+                servers, "orders-consumer-dlq", service="consumer", fixed=fixed, options=options
+            )
         )
         self._failures: list[KafkaError] = []
 

@@ -13,7 +13,8 @@ from typing import Any
 import duckdb
 
 from consumer.errors import ConfigError, DatabaseError, DatabaseLockedError
-from consumer.sink import sql_dir, translate
+from consumer.warehouse.duckdb_file import translate
+from consumer.warehouse.sqlfiles import report_query
 
 REPORTS: dict[str, tuple[str, ...]] = {
     "top-users": ("user_id", "total_sales"),
@@ -35,7 +36,7 @@ def run_report(db_path: Path, name: str, limit: int | None = None) -> list[dict[
         raise ConfigError(f"--limit must be >= 0, got {limit}")
     if not db_path.is_file():
         raise ConfigError(f"--db {db_path} does not exist")
-    query = (sql_dir() / "reports" / f"{name}.sql").read_text()
+    query = report_query(name)
     try:
         with duckdb.connect(str(db_path), read_only=True) as con:
             rows = con.execute(query, {"limit": limit}).fetchall()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from confluent_kafka import (
     OFFSET_INVALID,
@@ -14,7 +14,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from consumer.config import Settings
+from consumer.core.records import Records
 from consumer.errors import (
     BrokerUnavailableError,
     ConfigError,
@@ -22,8 +22,10 @@ from consumer.errors import (
     TerminalError,
     TransientError,
 )
-from consumer.logs import get_logger
-from consumer.schema import Records
+from consumer.kafka.protocol import RebalanceListener
+from consumer.settings import KafkaSettings
+from orders_common import kafka
+from orders_common.logs import get_logger
 
 log = get_logger(__name__)
 
@@ -37,18 +39,9 @@ COMMIT_LOST_GENERATION = frozenset(
 )
 
 
-class RebalanceListener(Protocol):
-    def ledger(self) -> dict[int, int]: ...
-    def partitions_assigned(self, partitions: list[int], starts: dict[int, int]) -> None: ...
-    def partitions_revoking(self, partitions: list[int]) -> None: ...
-    def partitions_lost(self, partitions: list[int]) -> None: ...
-
-
-def consumer_config(settings: Settings, instance_id: str | None) -> dict[str, Any]:
-    config: dict[str, Any] = {
-        "bootstrap.servers": settings.bootstrap_servers,
+def consumer_config(settings: KafkaSettings, instance_id: str | None) -> dict[str, Any]:
+    fixed: dict[str, Any] = {
         "group.id": settings.group_id,
-        "client.id": "orders-consumer",
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
         "auto.offset.reset": "earliest",
@@ -63,30 +56,45 @@ def consumer_config(settings: Settings, instance_id: str | None) -> dict[str, An
         "reconnect.backoff.max.ms": 2000,
     }
     if instance_id:
-        config["group.instance.id"] = instance_id
-    config.update(settings.kafka_options)
-    return config
+        fixed["group.instance.id"] = instance_id
+    return kafka.client_config(
+        settings.bootstrap_servers,
+        "orders-consumer",
+        service="consumer",
+        fixed=fixed,
+        options=settings.options,
+    )
 
 
 class KafkaSource:
     def __init__(
         self,
-        settings: Settings,
+        settings: KafkaSettings,
         instance_id: str | None,
-        listener: RebalanceListener,
-        on_error: Callable[[KafkaError], None] | None = None,
+        *,
+        client: Callable[[dict[str, Any]], Any] = Consumer,
     ) -> None:
         self.topic = settings.topic
-        self._listener = listener
-        self._on_error = on_error
+        self._listener: RebalanceListener | None = None
         self._fatal: KafkaError | None = None
-        self.assigned: set[int] = set()
+        self._last_error: str | None = None
+        self._assigned: set[int] = set()
         config = consumer_config(settings, instance_id)
         config["error_cb"] = self._error
         try:
-            self._consumer = Consumer(config)
+            self._consumer = client(config)
         except KafkaException as exc:
             raise ConfigError(f"invalid Kafka client setting: {exc.args[0].str()}") from exc
+
+    @property
+    def assigned(self) -> frozenset[int]:
+        return frozenset(self._assigned)
+
+    @property
+    def _callbacks(self) -> RebalanceListener:
+        if self._listener is None:
+            raise RuntimeError("rebalance callback before subscribe()")
+        return self._listener
 
     def check_cluster(self, timeout: float) -> int | None:
         """Wait for the cluster; return the topic's partition count, or None if it is missing."""
@@ -101,7 +109,8 @@ class KafkaSource:
             return None
         return len(topic.partitions)
 
-    def subscribe(self) -> None:
+    def subscribe(self, listener: RebalanceListener) -> None:
+        self._listener = listener
         self._consumer.subscribe(
             [self.topic], on_assign=self._assign, on_revoke=self._revoke, on_lost=self._lost
         )
@@ -121,7 +130,7 @@ class KafkaSource:
         offsets: list[int] = [message.offset() for message in messages]  # type: ignore[misc]
         # Records already in the warehouse (below the ledger), or of a partition no longer
         # owned: neither may be written again.
-        owned = self.assigned
+        owned = self._assigned
         stale = [
             i
             for i, (p, o) in enumerate(zip(partitions, offsets, strict=True))
@@ -195,11 +204,13 @@ class KafkaSource:
     def _error(self, error: KafkaError) -> None:
         if error.fatal():
             self._fatal = error
-        if self._on_error is not None:
-            self._on_error(error)
+        text = error.str()
+        if text != self._last_error:  # a dead broker repeats the same error every second
+            log.warning("kafka_error", error=text, fatal=error.fatal(), code=error.name())
+            self._last_error = text
 
     def _assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        ledger = self._listener.ledger()
+        ledger = self._callbacks.ledger()
         try:
             committed = {tp.partition: tp.offset for tp in consumer.committed(partitions, 10)}
         except KafkaException as exc:
@@ -220,17 +231,17 @@ class KafkaSource:
                 starts[tp.partition] = start
         consumer.incremental_assign(partitions)
         numbers = [tp.partition for tp in partitions]
-        self.assigned |= set(numbers)
-        self._listener.partitions_assigned(numbers, starts)
+        self._assigned |= set(numbers)
+        self._callbacks.partitions_assigned(numbers, starts)
 
     def _revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         numbers = [tp.partition for tp in partitions]
-        self._listener.partitions_revoking(numbers)
+        self._callbacks.partitions_revoking(numbers)
         consumer.incremental_unassign(partitions)
-        self.assigned -= set(numbers)
+        self._assigned -= set(numbers)
 
     def _lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         numbers = [tp.partition for tp in partitions]
-        self._listener.partitions_lost(numbers)
+        self._callbacks.partitions_lost(numbers)
         consumer.incremental_unassign(partitions)
-        self.assigned -= set(numbers)
+        self._assigned -= set(numbers)

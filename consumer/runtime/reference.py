@@ -9,9 +9,9 @@ from pathlib import Path
 
 import polars as pl
 
+from consumer.core.frames import MONEY
 from consumer.errors import ConfigError
-from consumer.logs import get_logger
-from consumer.schema import MONEY
+from orders_common.logs import get_logger
 
 USER_COLUMNS = ("user_id", "name", "email", "country", "signup_date")
 PRODUCT_COLUMNS = ("sku", "name", "category", "list_price")

@@ -6,9 +6,9 @@ import time
 from collections import Counter
 from collections.abc import Mapping
 
-from consumer.batch import Batch, BatchResult
-from consumer.logs import get_logger
-from consumer.metrics import Metrics
+from consumer.core.plan import Batch, BatchResult
+from consumer.runtime.metrics import Metrics
+from orders_common.logs import get_logger
 
 log = get_logger("consumer")
 

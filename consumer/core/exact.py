@@ -15,21 +15,23 @@ from typing import Any
 import msgspec
 import polars as pl
 
-from consumer.schema import (
+from consumer.core.frames import (
+    LINE_SCHEMA,
+    MAX_QUANTITY,
+    MONEY_LIMIT,
+    MONEY_SCALE,
+    ORDER_SCHEMA,
+    REJECT_SCHEMA,
+)
+from consumer.core.reasons import (
     EMPTY_PAYLOAD,
     INVALID_AMOUNT,
     INVALID_CREATED_AT,
     INVALID_FIELD,
     INVALID_ITEM,
     INVALID_JSON,
-    LINE_SCHEMA,
-    MAX_QUANTITY,
     MISSING_ORDER_ID,
-    MONEY_LIMIT,
-    MONEY_SCALE,
     NOT_AN_OBJECT,
-    ORDER_SCHEMA,
-    REJECT_SCHEMA,
 )
 
 _TIMESTAMP = re.compile(

@@ -1,21 +1,18 @@
-"""The DuckDB warehouse: connection, schema, ledger, reference upserts, and one transaction per
-micro-batch (its statements are in ``load``)."""
+"""The embedded warehouse: one DuckDB file, owned by one consumer process."""
 
 from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
-from consumer import load
-from consumer.batch import Batch, BatchResult, rejects_of
+from consumer.core.plan import Batch, BatchResult, plan_batch
 from consumer.errors import (
     DatabaseError,
     DatabaseLockedError,
@@ -23,15 +20,10 @@ from consumer.errors import (
     TerminalError,
     TransientError,
 )
-from consumer.faults import FaultPlan
-from consumer.schema import DUPLICATE, LOADED
-from consumer.transform import classify
-
-
-def sql_dir() -> Path:
-    """The DDL and report queries: installed as ``consumer/sql``, or ``sql/`` of a checkout."""
-    installed = Path(str(resources.files("consumer") / "sql"))
-    return installed if installed.is_dir() else Path(__file__).resolve().parent.parent / "sql"
+from consumer.faults import NO_FAULTS, Faults
+from consumer.warehouse import statements
+from consumer.warehouse.protocol import BeforeCommit
+from consumer.warehouse.sqlfiles import sql_dir
 
 
 def translate(exc: duckdb.Error, path: Path) -> PipelineError:
@@ -49,14 +41,12 @@ def translate(exc: duckdb.Error, path: Path) -> PipelineError:
     return TerminalError(f"DuckDB: {message}")
 
 
-class Warehouse:
+class DuckDBWarehouse:
     """Owns the single read-write DuckDB connection of this process."""
 
-    def __init__(
-        self, path: Path, faults: FaultPlan | None = None, memory_limit: str = "256MB"
-    ) -> None:
+    def __init__(self, path: Path, *, faults: Faults = NO_FAULTS, memory_limit: str = "256MB"):
         self.path = path
-        self._faults = faults or FaultPlan()
+        self._faults = faults
         # A checkpoint rewrites the data written since the last one; at the default 16 MB of
         # WAL that happens every few batches (measured: 20% of write time at 1M orders).
         # 64 MB keeps crash recovery (WAL replay) short. The memory limit keeps RSS flat as
@@ -66,6 +56,10 @@ class Warehouse:
             "memory_limit": memory_limit,
         }
         self._con = self._connect()
+
+    @property
+    def description(self) -> str:
+        return str(self.path)
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         try:
@@ -81,37 +75,19 @@ class Warehouse:
         except OSError as exc:
             raise DatabaseError(f"cannot create {self.path.parent}: {exc.strerror}") from exc
         try:
-            self._migrate(con)
+            migrate(con)
         except duckdb.Error as exc:
             con.close()
             raise DatabaseError(f"cannot apply the schema to {self.path}: {exc}") from exc
         return con
 
-    @staticmethod
-    def _migrate(con: duckdb.DuckDBPyConnection) -> None:
-        con.execute("BEGIN TRANSACTION")
-        con.execute((sql_dir() / "001_star_schema.sql").read_text())
-        applied = {row[0] for row in con.execute("SELECT version FROM schema_version").fetchall()}
-        for script in sorted(sql_dir().glob("[0-9][0-9][0-9]_*.sql")):
-            version = int(script.name[:3])
-            if version not in applied:
-                if version != 1:
-                    con.execute(script.read_text())
-                con.execute("INSERT INTO schema_version VALUES (?, ?)", [version, _now()])
-        con.execute(
-            "INSERT INTO pipeline_meta VALUES ('instance_id', ?) ON CONFLICT DO NOTHING",
-            [uuid.uuid4().hex[:12]],
-        )
-        con.execute("COMMIT")
-
     def reconnect(self) -> None:
-        """Start over with a fresh connection, after a failed transaction."""
         with suppress(duckdb.Error):
             self._con.close()
         self._con = self._connect()
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
-        """Another connection to this database, for tools in the same process (benchmarks)."""
+        """Another connection to this database, for readers in the same process."""
         return self._con.cursor()
 
     def close(self) -> None:
@@ -127,11 +103,8 @@ class Warehouse:
         return str(rows[0][0])
 
     def ledger(self, topic: str) -> dict[int, int]:
-        """The next offset to read per partition, as committed with the data.
-
-        Read through a connection of its own: it is asked from the Kafka callbacks, while the
-        writer thread may be inside a batch transaction on the main connection.
-        """
+        # Through a cursor of its own: asked from the Kafka callbacks, while the writer thread
+        # may be inside a batch transaction on the main connection.
         with self._con.cursor() as cursor:
             rows = cursor.execute(
                 'SELECT "partition", next_offset FROM kafka_offsets WHERE topic = ?', [topic]
@@ -142,8 +115,23 @@ class Warehouse:
         rows = self._con.execute("SELECT coalesce(max(batch_id), 0) FROM load_batches").fetchall()
         return int(rows[0][0])
 
+    def committed_result(self, batch_id: int) -> BatchResult | None:
+        with self._con.cursor() as cursor:
+            found = cursor.execute(
+                "SELECT loaded, duplicates, fact_rows FROM load_batches WHERE batch_id = ?",
+                [batch_id],
+            ).fetchall()
+            if not found:
+                return None
+            row = found[0]
+            rejects = cursor.sql(
+                'SELECT "partition", "offset", reason FROM rejected_events WHERE batch_id = $id',
+                params={"id": batch_id},
+            ).pl()
+        return BatchResult(loaded=row[0], duplicates=row[1], fact_rows=row[2], rejects=rejects)
+
     @contextmanager
-    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def _transaction(self, number: int = 0) -> Iterator[duckdb.DuckDBPyConnection]:
         con = self._con
         try:
             con.execute("BEGIN TRANSACTION")
@@ -155,6 +143,7 @@ class Warehouse:
             if isinstance(exc, duckdb.Error):
                 raise translate(exc, self.path) from exc
             raise
+        self._faults.hit("fail_db_commit", number)
 
     def upsert_reference(self, users: pl.DataFrame | None, products: pl.DataFrame | None) -> None:
         """Insert or complete dimension rows; placeholders become real (is_inferred = false)."""
@@ -189,38 +178,42 @@ class Warehouse:
                 )
                 con.unregister("ref_products")
 
-    def write_batch(
-        self,
-        batch: Batch,
-        before_commit: Callable[[pl.DataFrame], None],
-        batch_number: int = 0,
-    ) -> BatchResult:
-        """Write one batch in ONE transaction; ``before_commit`` sees the final rejects.
+    def write_batch(self, batch: Batch, before_commit: BeforeCommit, number: int) -> BatchResult:
+        """Write one batch in ONE transaction; ``number`` counts batches in this process (for
+        the fault hooks)."""
+        faults = self._faults
 
-        Anything raised rolls the whole batch back, so no offset is recorded without its data.
-        ``batch_number`` counts batches in this process, for the test-only fault plan.
-        """
-        number = batch_number
-        with self._transaction() as con:
-            orders = batch.parsed.orders.join(batch.positions, on="idx")
-            outcome = classify(orders, load.loaded_before(con, orders.select("order_id")))
-            loaded = outcome.filter(pl.col("outcome") == LOADED)
-            lines = batch.parsed.lines.join(
-                loaded.select("idx", "order_id", "user_id", "created_at"), on="idx"
-            )
-            rejects = rejects_of(batch, outcome)
-            self._faults.hit("fail_db_write", number)
-            load.insert_loaded(con, batch, loaded, lines)
-            self._faults.hit("kill_mid_write", number)
-            result = BatchResult(
-                loaded=loaded.height,
-                duplicates=int((outcome["outcome"] == DUPLICATE).sum()),
-                fact_rows=lines.height,
-                rejects=rejects,
-            )
-            load.insert_accounting(con, batch, outcome, result)
-            before_commit(rejects)
-        return result
+        def step(name: str) -> None:
+            faults.hit(f"statement:{name}", number)
+            if name == "dim_order":
+                faults.hit("kill_mid_write", number)
+                faults.hit("fail_db_write", number)
+
+        with self._transaction(number) as con:
+            known = statements.loaded_before(con, batch.parsed.orders.select("order_id"))
+            plan = plan_batch(batch, known)
+            statements.insert_loaded(con, plan, step)
+            statements.insert_accounting(con, plan, step)
+            before_commit(plan.rejects)
+        return plan.result()
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> None:
+    """Apply the schema and any later scripts, idempotently, in one transaction."""
+    con.execute("BEGIN TRANSACTION")
+    con.execute((sql_dir() / "001_star_schema.sql").read_text())
+    applied = {row[0] for row in con.execute("SELECT version FROM schema_version").fetchall()}
+    for script in sorted(sql_dir().glob("[0-9][0-9][0-9]_*.sql")):
+        version = int(script.name[:3])
+        if version not in applied:
+            if version != 1:
+                con.execute(script.read_text())
+            con.execute("INSERT INTO schema_version VALUES (?, ?)", [version, _now()])
+    con.execute(
+        "INSERT INTO pipeline_meta VALUES ('instance_id', ?) ON CONFLICT DO NOTHING",
+        [uuid.uuid4().hex[:12]],
+    )
+    con.execute("COMMIT")
 
 
 def _now() -> datetime:

@@ -1,0 +1,153 @@
+"""The consumer's command-line flags: tables like the simulator's, every flag also read from
+an environment variable, defaults taken from the settings objects, and the one function that
+turns parsed flags into ``Settings``."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+from consumer.settings import (
+    BatchSettings,
+    HttpSettings,
+    KafkaSettings,
+    LogSettings,
+    ReferenceSettings,
+    Settings,
+    WarehouseSettings,
+    parse_kafka_options,
+)
+from orders_common.flags import Flag, add_flags, choice, number
+
+ENV_PREFIX = "ORDERS_"
+
+
+def _defaults(*classes: type, prefix: dict[type, str] | None = None) -> dict[str, Any]:
+    """Settings defaults by flag destination (``BatchSettings.max_records`` is
+    ``batch_max_records``)."""
+    names = prefix or {}
+    out: dict[str, Any] = {}
+    for cls in classes:
+        for item in dataclasses.fields(cls):
+            if item.default is not dataclasses.MISSING:
+                out[names.get(cls, "") + item.name] = item.default
+    return out
+
+
+DEFAULTS = _defaults(
+    KafkaSettings,
+    BatchSettings,
+    ReferenceSettings,
+    LogSettings,
+    prefix={BatchSettings: "batch_", ReferenceSettings: "reference_", LogSettings: "log_"},
+)
+DEFAULTS["retry_seconds"] = BatchSettings.retry_seconds
+SECONDS = number(float, 0, above=True)
+
+BOOTSTRAP = Flag(
+    "--bootstrap-servers", "Kafka bootstrap servers", None, "HOST:PORT[,...]",
+    env=("ORDERS_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"), required=True,
+)  # fmt: skip
+TOPIC = Flag("--topic", "topic to consume", None, "T")
+DB = Flag("--db", "DuckDB file (created if missing; one consumer process per file)", Path, "PATH",
+          required=True)  # fmt: skip
+KAFKA = (
+    BOOTSTRAP,
+    TOPIC,
+    Flag("--group-id", "consumer group id", None, "G", required=True),
+    Flag("--dlq-topic", "dead-letter topic (default: <topic>.dlq)", None, "T"),
+    Flag("--group-instance-id", "static group membership id (default: derived from the "
+         "database, so a restart gets its partitions back at once); 'none' disables it",
+         None, "ID"),
+    Flag("--startup-timeout", "how long to wait for the broker at start", SECONDS, "S"),
+)  # fmt: skip
+BATCH = (
+    Flag("--batch-max-records", "records per micro-batch, at most", number(int, 1)),
+    Flag("--batch-max-seconds", "seconds a micro-batch may wait for records after its first one",
+         SECONDS, "S"),
+    Flag("--until-idle", "exit 0 once every assigned partition is read to its end and nothing "
+         "new arrived for SECONDS (default: run until signalled)", number(float, 0), "SECONDS"),
+    Flag("--retry-seconds", "give up a failing write or commit after retrying this long",
+         SECONDS, "S"),
+)  # fmt: skip
+REFERENCE = (
+    Flag("--users-csv", "users.csv to upsert into dim_user at start and whenever it changes",
+         Path, "F"),
+    Flag("--products-csv", "products.csv to upsert into dim_product at start and whenever it "
+         "changes", Path, "F"),
+    Flag("--reference-poll-seconds", "how often to check the reference CSVs for changes",
+         SECONDS, "S"),
+)  # fmt: skip
+HTTP = (
+    Flag("--metrics-port", "serve /metrics, /healthz and /readyz on this port",
+         number(int, 1, 65535), "PORT"),
+    Flag("--metrics-host", "address the HTTP server binds", None, "HOST",
+         default=HttpSettings.host),
+)  # fmt: skip
+LOGGING = (
+    Flag("--log-format", "log rendering: JSON lines, or readable text when stdout is a terminal",
+         choice("auto", "json", "console"), "{auto,json,console}"),
+    Flag("--log-level", "log level", choice("debug", "info", "warning", "error"),
+         "{debug,info,warning,error}"),
+)  # fmt: skip
+
+
+def add(parser: argparse.ArgumentParser, title: str, flags: tuple[Flag, ...]) -> None:
+    add_flags(parser, title, flags, env_prefix=ENV_PREFIX, defaults=DEFAULTS)
+
+
+def add_run_flags(parser: argparse.ArgumentParser) -> None:
+    add(parser, "kafka", KAFKA)
+    parser.add_argument(
+        "--no-dlq",
+        action="store_true",
+        help="keep rejects only in rejected_events, without a dead-letter topic",
+    )
+    parser.add_argument(
+        "--kafka-option",
+        action="append",
+        default=[pair for pair in os.environ.get("ORDERS_KAFKA_OPTIONS", "").split(";") if pair],
+        metavar="KEY=VALUE",
+        help="extra librdkafka setting, e.g. security.protocol=SASL_SSL (repeatable); settings "
+        "the delivery guarantee depends on are refused [env: $ORDERS_KAFKA_OPTIONS, KEY=VALUE "
+        "pairs separated by ';']",
+    )
+    add(parser, "warehouse", (DB,))
+    add(parser, "batches", BATCH)
+    add(parser, "reference data", REFERENCE)
+    add(parser, "http", HTTP)
+    add(parser, "logging", LOGGING)
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """The one Settings of a run; raises ConfigError naming the flag."""
+    instance_id = args.group_instance_id
+    return Settings(
+        kafka=KafkaSettings(
+            bootstrap_servers=args.bootstrap_servers,
+            group_id=args.group_id,
+            topic=args.topic,
+            dlq_topic=None if args.no_dlq else (args.dlq_topic or f"{args.topic}.dlq"),
+            group_instance_id=None if instance_id in (None, "none") else instance_id,
+            static_membership=instance_id != "none",
+            startup_timeout=args.startup_timeout,
+            options=parse_kafka_options(args.kafka_option),
+        ),
+        warehouse=WarehouseSettings(db_path=args.db),
+        batch=BatchSettings(
+            max_records=args.batch_max_records,
+            max_seconds=args.batch_max_seconds,
+            until_idle=args.until_idle,
+            retry_seconds=args.retry_seconds,
+        ),
+        reference=ReferenceSettings(
+            users_csv=args.users_csv,
+            products_csv=args.products_csv,
+            poll_seconds=args.reference_poll_seconds,
+        ),
+        http=HttpSettings(port=args.metrics_port, host=args.metrics_host),
+        logging=LogSettings(format=args.log_format, level=args.log_level),
+    )

@@ -1,0 +1,57 @@
+"""What the runtime needs of a warehouse, whatever stores it (a DuckDB file, a lakehouse)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+import polars as pl
+
+from consumer.core.plan import Batch, BatchResult
+
+BeforeCommit = Callable[[pl.DataFrame], None]
+
+
+class Warehouse(Protocol):
+    """One writer's handle on the star schema and the pipeline's state.
+
+    ``write_batch`` is the batch's one transaction: it looks up the batch's order ids among
+    those already loaded, plans the batch (``consumer.core.plan``), writes every frame and the
+    offsets ledger, calls ``before_commit`` with the final rejects, and commits. Anything raised
+    rolls it all back. It is called from the writer thread; ``ledger`` may be called from the
+    polling thread at the same time.
+    """
+
+    @property
+    def description(self) -> str:
+        """Where the data lives, for log lines."""
+        ...
+
+    def instance_id(self) -> str:
+        """A stable id of this warehouse (static group membership derives from it)."""
+        ...
+
+    def ledger(self, topic: str) -> dict[int, int]:
+        """The next offset to read per partition, as committed with the data."""
+        ...
+
+    def last_batch_id(self) -> int: ...
+
+    def committed_result(self, batch_id: int) -> BatchResult | None:
+        """What batch ``batch_id`` wrote, if its transaction committed (after an ambiguous
+        COMMIT, this tells whether to write it again)."""
+        ...
+
+    def upsert_reference(
+        self, users: pl.DataFrame | None, products: pl.DataFrame | None
+    ) -> None: ...
+
+    def write_batch(
+        self, batch: Batch, before_commit: BeforeCommit, number: int
+    ) -> BatchResult: ...
+
+    def reconnect(self) -> None:
+        """Start over with a fresh connection, after a failed transaction."""
+        ...
+
+    def close(self) -> None: ...
