@@ -1,0 +1,80 @@
+"""The package's layering, read from the source: what each layer may import."""
+
+from __future__ import annotations
+
+import ast
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FORBIDDEN = {
+    "consumer/core": {"confluent_kafka", "duckdb", "consumer.kafka", "consumer.warehouse",
+                      "consumer.runtime", "prometheus_client"},
+    "consumer/warehouse": {"confluent_kafka", "consumer.kafka", "consumer.runtime"},
+    "consumer/kafka": {"duckdb", "consumer.warehouse", "consumer.runtime"},
+    "orders_common": {"consumer", "producer_sim", "duckdb", "polars"},
+    "producer_sim": {"consumer"},
+}  # fmt: skip
+
+
+def imported_modules(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+    return names
+
+
+def breaks(module: str, forbidden: set[str]) -> bool:
+    return any(module == f or module.startswith(f + ".") for f in forbidden)
+
+
+@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
+def test_each_layer_imports_only_what_it_may(layer: str) -> None:
+    """The core imports neither Kafka nor DuckDB; the warehouse and Kafka layers do not import
+    each other or the runtime; the shared package and the simulator import no service."""
+    files = sorted((ROOT / layer).rglob("*.py"))
+    assert files
+    offences = {
+        f"{path.relative_to(ROOT)}: {module}"
+        for path in files
+        for module in imported_modules(path)
+        if breaks(module, FORBIDDEN[layer])
+    }
+    assert not offences
+
+
+def test_a_forbidden_import_is_noticed(tmp_path: Path) -> None:
+    """The checker itself sees both import forms."""
+    source = tmp_path / "m.py"
+    source.write_text("import duckdb.typing\nfrom confluent_kafka import Consumer\n")
+    found = imported_modules(source)
+    assert breaks("duckdb.typing", {"duckdb"}) and "confluent_kafka" in found
+
+
+def test_every_package_folder_is_packaged() -> None:
+    """pyproject lists every package folder, so an installed wheel (the image) is complete."""
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    folders = {
+        ".".join(init.parent.relative_to(ROOT).parts)
+        for top in ("consumer", "orders_common", "producer_sim")
+        for init in (ROOT / top).rglob("__init__.py")
+    }
+    assert folders <= listed
+
+
+def test_no_module_is_over_300_lines() -> None:
+    """Modules stay small enough to read in one sitting."""
+    long = {
+        str(path.relative_to(ROOT)): n
+        for top in ("consumer", "orders_common", "producer_sim")
+        for path in (ROOT / top).rglob("*.py")
+        if (n := len(path.read_text().splitlines())) > 300
+    }
+    assert not long
