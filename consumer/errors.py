@@ -40,6 +40,10 @@ class BrokerUnavailableError(TerminalError):
     """The Kafka cluster did not answer within the start-up timeout."""
 
 
+class GroupConflictError(TerminalError):
+    """A consumer writing a DuckDB file found another member in its group."""
+
+
 class FencedError(TerminalError):
     """Another consumer took over this group instance id; this one must stop."""
 

@@ -62,7 +62,7 @@ class KafkaSettings:
         if refused:
             raise ConfigError(
                 f"--kafka-option {refused[0]} is refused: the delivery guarantee depends on it "
-                "(CONTRACT §4)"
+                "(docs/interface.md)"
             )
 
 

@@ -114,20 +114,24 @@ def add_env_flag(
     shown = " or ".join(f"${name}" for name in names)
     suffix = f" [env: {shown}]" if value is None else f" [env: {shown}; default: %(default)s]"
     if type is not None:
-        kwargs["type"] = _naming(type, source, value) if source is not None else type
+        kwargs["type"] = _naming(type, source or names[0], value if source else None)
     parser.add_argument(
         flag, default=value, required=required and value is None, help=help + suffix, **kwargs
     )
 
 
-def _naming(parse: Callable[[str], Any], variable: str, text: str) -> Callable[[str], Any]:
+def _naming(
+    parse: Callable[[str], Any], variable: str, from_env: str | None
+) -> Callable[[str], Any]:
+    """Errors name the environment variable too: where the bad value came from, or where the
+    setting may also be given."""
+
     def wrapped(given: str) -> Any:
         try:
             return parse(given)
         except argparse.ArgumentTypeError as error:
-            if given != text:
-                raise
-            raise argparse.ArgumentTypeError(f"{error} (from ${variable})") from None
+            where = "from" if from_env is not None and given == from_env else "env"
+            raise argparse.ArgumentTypeError(f"{error} ({where} ${variable})") from None
 
     wrapped.__name__ = getattr(parse, "__name__", "value")
     return wrapped

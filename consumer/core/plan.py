@@ -8,7 +8,7 @@ identical re-sends, and rejects with their reasons.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 
@@ -37,6 +37,9 @@ class Batch:
     keys: list[bytes | None]
     values: list[bytes | None]
     next_offsets: dict[int, int]
+    topic_id: str | None = None
+    first_offsets: dict[int, int] = field(default_factory=dict)  # where reading began
+    skipped: dict[int, tuple[int, int]] = field(default_factory=dict)  # deleted by retention
 
     @property
     def size(self) -> int:
@@ -44,12 +47,21 @@ class Batch:
 
 
 def build_batch(
-    batch_id: int, topic: str, records: Records, next_offsets: dict[int, int] | None = None
+    batch_id: int,
+    topic: str,
+    records: Records,
+    next_offsets: dict[int, int] | None = None,
+    *,
+    topic_id: str | None = None,
+    first_offsets: dict[int, int] | None = None,
+    skipped: dict[int, tuple[int, int]] | None = None,
 ) -> Batch:
     """Transform consumed records and note where each came from.
 
     ``next_offsets`` is where each partition's reading stands after these records (the
     consumer's position, past transaction markers); by default, the last record + 1.
+    ``first_offsets`` and ``skipped`` go to the ledger with the batch: where reading of each
+    partition began, and offsets retention deleted before they were read.
     """
     positions = pl.DataFrame(
         {"idx": range(len(records)), "partition": records.partitions, "offset": records.offsets},
@@ -68,6 +80,9 @@ def build_batch(
         records.keys,
         records.values,
         last,
+        topic_id,
+        dict(first_offsets or {}),
+        dict(skipped or {}),
     )
 
 

@@ -7,20 +7,24 @@ from typing import Protocol
 
 import polars as pl
 
+from consumer.core.positions import LedgerRow, Start
 from consumer.core.records import Records
 
 
 class RebalanceListener(Protocol):
     """Told of partition changes, from inside ``Source.poll`` (on the polling thread)."""
 
-    def ledger(self) -> dict[int, int]: ...
-    def partitions_assigned(self, partitions: list[int], starts: dict[int, int]) -> None: ...
+    def ledger(self) -> dict[int, LedgerRow]: ...
+    def partitions_assigned(self, partitions: list[int], starts: dict[int, Start]) -> None: ...
     def partitions_revoking(self, partitions: list[int]) -> None: ...
     def partitions_lost(self, partitions: list[int]) -> None: ...
 
 
 class Source(Protocol):
     topic: str
+    group_id: str
+    topic_id: str | None  # the Kafka topic id, as last asked (None: unknown)
+    partition_count: int  # of the topic, as last asked (0: unknown)
 
     @property
     def assigned(self) -> frozenset[int]:
@@ -52,6 +56,16 @@ class Source(Protocol):
 
     def positions(self) -> dict[int, int]:
         """The next offset the fetcher returns per owned partition, past transaction markers."""
+        ...
+
+    def hold(self, partitions: list[int]) -> None:
+        """Stop fetching these partitions, keeping their positions, until ``release``."""
+        ...
+
+    def release(self) -> None: ...
+
+    def other_members(self) -> list[str]:
+        """The group's other members, as ``client_id@host`` (best effort, for messages)."""
         ...
 
     def close(self) -> None: ...

@@ -6,14 +6,15 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from confluent_kafka import (
-    OFFSET_INVALID,
     Consumer,
     KafkaError,
     KafkaException,
     Message,
     TopicPartition,
 )
+from confluent_kafka.admin import AdminClient
 
+from consumer.core.positions import Start, start_of
 from consumer.core.records import Records
 from consumer.errors import (
     BrokerUnavailableError,
@@ -22,6 +23,8 @@ from consumer.errors import (
     TerminalError,
     TransientError,
 )
+from consumer.kafka import cluster
+from consumer.kafka.config import consumer_config
 from consumer.kafka.protocol import RebalanceListener
 from consumer.settings import KafkaSettings
 from orders_common import kafka
@@ -39,33 +42,6 @@ COMMIT_LOST_GENERATION = frozenset(
 )
 
 
-def consumer_config(settings: KafkaSettings, instance_id: str | None) -> dict[str, Any]:
-    fixed: dict[str, Any] = {
-        "group.id": settings.group_id,
-        "enable.auto.commit": False,
-        "enable.auto.offset.store": False,
-        "auto.offset.reset": "earliest",
-        "partition.assignment.strategy": "cooperative-sticky",
-        "enable.partition.eof": False,
-        # Enough read-ahead to keep a batch ready, bounded so memory stays flat (the defaults
-        # let librdkafka buffer about 100k records per partition).
-        "fetch.max.bytes": 16 * 1024 * 1024,
-        "max.partition.fetch.bytes": 4 * 1024 * 1024,
-        "queued.max.messages.kbytes": 32 * 1024,
-        "fetch.wait.max.ms": 100,
-        "reconnect.backoff.max.ms": 2000,
-    }
-    if instance_id:
-        fixed["group.instance.id"] = instance_id
-    return kafka.client_config(
-        settings.bootstrap_servers,
-        "orders-consumer",
-        service="consumer",
-        fixed=fixed,
-        options=settings.options,
-    )
-
-
 class KafkaSource:
     def __init__(
         self,
@@ -73,16 +49,31 @@ class KafkaSource:
         instance_id: str | None,
         *,
         client: Callable[[dict[str, Any]], Any] = Consumer,
+        admin: Callable[[dict[str, Any]], Any] = AdminClient,
     ) -> None:
         self.topic = settings.topic
         self._listener: RebalanceListener | None = None
         self._fatal: KafkaError | None = None
         self._last_error: str | None = None
+        self._callback_error: Exception | None = None
+        self._marks: dict[int, tuple[int, int]] = {}
+        self._held: set[int] = set()
+        self.group_id = settings.group_id
+        self.topic_id: str | None = None
+        self.partition_count = 0
         self._assigned: set[int] = set()
         config = consumer_config(settings, instance_id)
         config["error_cb"] = self._error
         try:
             self._consumer = client(config)
+            self._admin = admin(
+                kafka.client_config(
+                    settings.bootstrap_servers,
+                    "orders-consumer-admin",
+                    service="consumer",
+                    options=settings.options,
+                )
+            )
         except KafkaException as exc:
             raise ConfigError(f"invalid Kafka client setting: {exc.args[0].str()}") from exc
 
@@ -118,6 +109,9 @@ class KafkaSource:
     def poll(self, max_records: int, timeout: float, skip_below: Mapping[int, int]) -> Records:
         """Up to ``max_records`` records; offsets below ``skip_below[partition]`` are dropped."""
         messages: list[Message] = self._consumer.consume(max_records, timeout)
+        if self._callback_error is not None:
+            failure, self._callback_error = self._callback_error, None
+            raise failure
         if self._fatal is not None:
             raise TerminalError(f"fatal Kafka error: {self._fatal.str()}")
         if any(message.error() is not None for message in messages):
@@ -187,6 +181,8 @@ class KafkaSource:
             )
             if high >= 0:
                 marks[p] = (max(low, 0), high)
+            elif p in self._marks:  # nothing fetched yet: as asked at assignment
+                marks[p] = self._marks[p]
         return marks
 
     def positions(self) -> dict[int, int]:
@@ -210,38 +206,66 @@ class KafkaSource:
             self._last_error = text
 
     def _assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        ledger = self._callbacks.ledger()
+        """Start every partition where the warehouse's ledger says, whatever the group
+        committed: a partition the warehouse has never seen, or of a re-created topic (another
+        topic id), starts at its log start."""
         try:
-            committed = {tp.partition: tp.offset for tp in consumer.committed(partitions, 10)}
-        except KafkaException as exc:
-            log.warning("committed_offsets_unavailable", error=exc.args[0].str())
-            committed = {}
-        starts: dict[int, int] = {}
-        for tp in partitions:
-            stored = ledger.get(tp.partition)
-            group = committed.get(tp.partition, OFFSET_INVALID)
-            if stored is not None and stored > group:
-                tp.offset = stored
-            elif stored is not None and stored < group:
-                log.warning(
-                    "ledger_behind_group", partition=tp.partition, ledger=stored, committed=group
+            self._describe()
+            ledger = self._callbacks.ledger()
+            starts: dict[int, Start] = {}
+            for tp in partitions:
+                low, high = self._consumer.get_watermark_offsets(
+                    TopicPartition(self.topic, tp.partition), timeout=10, cached=False
                 )
-            start = tp.offset if tp.offset >= 0 else group
-            if start >= 0:
+                self._marks[tp.partition] = (max(low, 0), high)
+                start = start_of(ledger.get(tp.partition), self.topic_id, low)
+                tp.offset = start.offset
                 starts[tp.partition] = start
-        consumer.incremental_assign(partitions)
-        numbers = [tp.partition for tp in partitions]
-        self._assigned |= set(numbers)
-        self._callbacks.partitions_assigned(numbers, starts)
+            consumer.incremental_assign(partitions)
+            numbers = [tp.partition for tp in partitions]
+            self._assigned |= set(numbers)
+            self._callbacks.partitions_assigned(numbers, starts)
+        except Exception as exc:  # raised again from poll(), outside librdkafka's callback
+            self._callback_error = exc
 
     def _revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         numbers = [tp.partition for tp in partitions]
-        self._callbacks.partitions_revoking(numbers)
+        try:
+            self._callbacks.partitions_revoking(numbers)
+        except Exception as exc:
+            self._callback_error = exc
         consumer.incremental_unassign(partitions)
         self._assigned -= set(numbers)
+        self._held -= set(numbers)
 
     def _lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         numbers = [tp.partition for tp in partitions]
-        self._callbacks.partitions_lost(numbers)
+        try:
+            self._callbacks.partitions_lost(numbers)
+        except Exception as exc:
+            self._callback_error = exc
         consumer.incremental_unassign(partitions)
         self._assigned -= set(numbers)
+        self._held -= set(numbers)
+
+    # -- topic identity, group, flow control -------------------------------------------------
+
+    def _describe(self) -> None:
+        """The topic's id and partition count, asked from the cluster (a re-created topic has
+        another id). Without an answer the id stays as it was: the name alone then."""
+        self.partition_count = cluster.partition_count(self._consumer, self.topic) or 0
+        self.topic_id = cluster.topic_id(self._admin, self.topic) or self.topic_id
+
+    def other_members(self) -> list[str]:
+        return cluster.other_members(self._admin, self.group_id, self._consumer.memberid())
+
+    def hold(self, partitions: list[int]) -> None:
+        """Stop fetching these partitions (their position stays) until ``release``."""
+        if partitions:
+            self._consumer.pause([TopicPartition(self.topic, p) for p in partitions])
+            self._held |= set(partitions)
+
+    def release(self) -> None:
+        if self._held:
+            self._consumer.resume([TopicPartition(self.topic, p) for p in sorted(self._held)])
+            self._held.clear()

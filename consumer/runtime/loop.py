@@ -16,9 +16,11 @@ import signal
 import time
 from types import FrameType
 
+from consumer.core.positions import LedgerRow, Start
 from consumer.core.records import Records
 from consumer.errors import PipelineError, TerminalError
 from consumer.kafka.protocol import DeadLetterSink, Source
+from consumer.runtime.coverage import Coverage
 from consumer.runtime.metrics import Metrics
 from consumer.runtime.reference import Reference, ReferenceFiles
 from consumer.runtime.retrying import Retrier
@@ -46,6 +48,7 @@ class Pipeline:
         stats: RunStats,
         retry: Retrier,
         startup_timeout: float = 30.0,
+        conflict_grace: float = 60.0,
     ) -> None:
         self._settings = settings
         self._source = source
@@ -57,6 +60,7 @@ class Pipeline:
         self._stats = stats
         self._retry = retry
         self._startup_timeout = startup_timeout
+        self._coverage = Coverage(source, warehouse.single_writer, conflict_grace)
         self._buffer = Records()
         self._stopping = False
         self._abandoned = False
@@ -74,12 +78,15 @@ class Pipeline:
             idle_since = time.monotonic()
             while not self._stopping:
                 self._metrics.tick()
+                self._coverage.check()
                 self._batches.publish_lag()
                 self._collect()
                 if self._buffer:
                     buffer, self._buffer = self._buffer, Records()
-                    self._batches.submit(buffer)
+                    self._batches.submit(buffer, self._positions())
                     idle_since = time.monotonic()
+                elif self._past_markers():
+                    pass
                 elif self._idle_done(idle_since):
                     log.info(
                         "idle_exit",
@@ -117,6 +124,7 @@ class Pipeline:
         if self._dead_letters is not None:
             self._dead_letters.ensure_topic(partitions or 1)
         self._upsert_reference(reference)
+        self._coverage.joined()
         self._source.subscribe(self)
 
     def _close(self) -> None:
@@ -156,11 +164,38 @@ class Pipeline:
         self._batches.drain()
         if self._buffer:
             buffer, self._buffer = self._buffer, Records()
-            self._batches.write_now(buffer)
+            self._batches.write_now(buffer, self._positions())
+        elif not self._abandoned:
+            self._past_markers(now=True)
+
+    def _positions(self) -> dict[int, int]:
+        """Where reading stands on each owned partition: past the records consumed, and past
+        transaction markers and aborted records, which are not data."""
+        try:
+            return self._source.positions()
+        except PipelineError as exc:
+            log.warning("positions_unavailable", error=str(exc))
+            return {}
+
+    def _past_markers(self, *, now: bool = False) -> bool:
+        """With no record waiting, move the ledger and the group's offsets to the position
+        where reading stands, when that is past them: a transactional topic ends with a commit
+        marker, and lag must still reach 0. True when a batch (of no records) was written."""
+        stands = self._batches.next_offsets
+        positions = self._positions()
+        if not any(o > stands.get(p, o) for p, o in positions.items()):
+            return False
+        if now:
+            self._batches.write_now(Records(), positions)
+        else:
+            self._batches.submit(Records(), positions)
+        return True
 
     def _idle_done(self, idle_since: float) -> bool:
         until_idle = self._settings.until_idle
         if until_idle is None or time.monotonic() - idle_since < until_idle:
+            return False
+        if not self._coverage.confirmed:
             return False
         self._batches.drain()
         if not self._source.assigned:
@@ -197,19 +232,36 @@ class Pipeline:
 
     # -- callbacks from the Kafka source (RebalanceListener) ---------------------------------
 
-    def ledger(self) -> dict[int, int]:
+    def ledger(self) -> dict[int, LedgerRow]:
         return self._warehouse.ledger(self._source.topic)
 
-    def partitions_assigned(self, partitions: list[int], starts: dict[int, int]) -> None:
+    def partitions_assigned(self, partitions: list[int], starts: dict[int, Start]) -> None:
         self._batches.resume(starts)
         self._owned_changed(self._source.assigned)
         log.info(
             "partitions_assigned",
             topic=self._source.topic,
+            topic_id=self._source.topic_id,
             partitions=sorted(partitions),
             owned=sorted(self._source.assigned),
-            start_offsets=by_partition(starts),
+            start_offsets=by_partition({p: start.offset for p, start in starts.items()}),
+            started_from={str(p): start.why for p, start in sorted(starts.items())},
         )
+        for p, start in sorted(starts.items()):
+            if start.skipped is not None:
+                low, high = start.skipped
+                log.warning(
+                    "records_deleted_before_read",
+                    topic=self._source.topic,
+                    partition=p,
+                    count=start.deleted,
+                    from_offset=low,
+                    to_offset=high,
+                    cause="retention deleted them before this warehouse read them",
+                )
+                self._metrics.deleted_before_read.labels(str(p)).inc(start.deleted)
+        self._coverage.assigned(partitions)
+        self._batches.publish_lag()
 
     def partitions_revoking(self, partitions: list[int]) -> None:
         if not self._abandoned:
@@ -227,6 +279,9 @@ class Pipeline:
     def _forget(self, partitions: list[int]) -> None:
         self._batches.forget(partitions)
         self._owned_changed(self._source.assigned - set(partitions))
+        self._metrics.set_lag(
+            {p: v for p, v in self._batches.publish_lag().items() if p not in partitions}
+        )
 
     def _owned_changed(self, owned: frozenset[int]) -> None:
         self._metrics.assigned_partitions.set(len(owned))

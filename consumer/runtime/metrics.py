@@ -63,6 +63,12 @@ class Metrics:
             ["operation"],
             registry=self.registry,
         )
+        self.deleted_before_read = Counter(
+            "pipeline_records_deleted_before_read",
+            "Records that retention deleted before the warehouse read them, by partition.",
+            ["partition"],
+            registry=self.registry,
+        )
         self.assigned_partitions = Gauge(
             "pipeline_assigned_partitions",
             "Partitions assigned to this consumer.",

@@ -17,7 +17,7 @@ from consumer.runtime.reference import ReferenceFiles
 from consumer.runtime.retrying import Retrier
 from consumer.runtime.stats import RunStats
 from consumer.runtime.writer import BatchWriter
-from consumer.settings import Settings
+from consumer.settings import KafkaSettings, Settings
 from consumer.warehouse.duckdb_file import DuckDBWarehouse
 from consumer.warehouse.protocol import Warehouse
 from orders_common.logs import get_logger
@@ -25,6 +25,8 @@ from orders_common.logs import get_logger
 log = get_logger("consumer")
 GC_YOUNG_THRESHOLD = 100_000
 GIL_SWITCH_SECONDS = 0.0005
+DEFAULT_SESSION_TIMEOUT_MS = 45_000  # librdkafka's default
+CONFLICT_MARGIN_SECONDS = 10.0
 
 
 def tune_process() -> None:
@@ -39,6 +41,13 @@ def tune_process() -> None:
     # the default 5 ms switch interval it queues behind the parsing loop each time
     # (measured: batch writes 25% slower, throughput 15% lower).
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
+
+
+def conflict_grace(kafka: KafkaSettings) -> float:
+    """How long a file's consumer waits for the whole topic before calling its group shared:
+    past the session timeout, after which the group evicts a member that died."""
+    session_ms = float(kafka.options.get("session.timeout.ms", DEFAULT_SESSION_TIMEOUT_MS))
+    return session_ms / 1000 + CONFLICT_MARGIN_SECONDS
 
 
 def assemble(
@@ -76,6 +85,7 @@ def assemble(
         stats=stats,
         retry=retry,
         startup_timeout=settings.kafka.startup_timeout,
+        conflict_grace=conflict_grace(settings.kafka),
     )
 
 

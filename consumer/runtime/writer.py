@@ -17,6 +17,7 @@ from types import MappingProxyType
 import polars as pl
 
 from consumer.core.plan import Batch, BatchResult, build_batch
+from consumer.core.positions import Start
 from consumer.core.records import Records
 from consumer.errors import TransientError
 from consumer.faults import NO_FAULTS, Faults
@@ -70,6 +71,8 @@ class BatchWriter:
         self._batch_number = 0
         self._next_batch_id = warehouse.last_batch_id() + 1
         self._next: dict[int, int] = {}
+        self._first: dict[int, int] = {}
+        self._skipped: dict[int, tuple[int, int]] = {}
 
     # -- where each partition stands ---------------------------------------------------------
 
@@ -78,14 +81,19 @@ class BatchWriter:
         """Per partition, the next offset the warehouse does not hold yet (read-only)."""
         return MappingProxyType(self._next)
 
-    def resume(self, starts: Mapping[int, int]) -> None:
+    def resume(self, starts: Mapping[int, Start]) -> None:
         """Partitions newly assigned, and where their reading starts."""
-        self._next.update(starts)
+        for p, start in starts.items():
+            self._next[p] = start.offset
+            self._first[p] = start.first_offset
+            if start.skipped is not None:
+                self._skipped[p] = start.skipped
 
     def forget(self, partitions: list[int]) -> None:
         """Partitions given away: nothing more of them is committed here."""
         for p in partitions:
             self._next.pop(p, None)
+            self._first.pop(p, None)
 
     # -- batches -----------------------------------------------------------------------------
 
@@ -143,7 +151,16 @@ class BatchWriter:
         self._batch_number += 1
         batch_id = self._next_batch_id
         self._next_batch_id += 1
-        batch = build_batch(batch_id, self._topic, records, dict(positions or {}))
+        skipped, self._skipped = self._skipped, {}
+        batch = build_batch(
+            batch_id,
+            self._topic,
+            records,
+            dict(positions or {}),
+            topic_id=self._source.topic_id,
+            first_offsets=dict(self._first),
+            skipped=skipped,
+        )
         return _Prepared(self._batch_number, batch, started, time.perf_counter() - started)
 
     def _write(self, prepared: _Prepared) -> _Written:

@@ -13,6 +13,7 @@ import duckdb
 import polars as pl
 
 from consumer.core.plan import Batch, BatchResult, plan_batch
+from consumer.core.positions import LedgerRow
 from consumer.errors import (
     DatabaseError,
     DatabaseLockedError,
@@ -61,6 +62,11 @@ class DuckDBWarehouse:
     def description(self) -> str:
         return str(self.path)
 
+    @property
+    def single_writer(self) -> bool:
+        """A file must hold the whole topic: its consumer shares its group with nobody."""
+        return True
+
     def _connect(self) -> duckdb.DuckDBPyConnection:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -102,14 +108,16 @@ class DuckDBWarehouse:
         ).fetchall()
         return str(rows[0][0])
 
-    def ledger(self, topic: str) -> dict[int, int]:
+    def ledger(self, topic: str) -> dict[int, LedgerRow]:
         # Through a cursor of its own: asked from the Kafka callbacks, while the writer thread
         # may be inside a batch transaction on the main connection.
         with self._con.cursor() as cursor:
             rows = cursor.execute(
-                'SELECT "partition", next_offset FROM kafka_offsets WHERE topic = ?', [topic]
+                'SELECT "partition", next_offset, topic_id, first_offset FROM kafka_offsets '
+                "WHERE topic = ?",
+                [topic],
             ).fetchall()
-        return {int(partition): int(offset) for partition, offset in rows}
+        return {int(p): LedgerRow(int(n), t, None if f is None else int(f)) for p, n, t, f in rows}
 
     def last_batch_id(self) -> int:
         rows = self._con.execute("SELECT coalesce(max(batch_id), 0) FROM load_batches").fetchall()

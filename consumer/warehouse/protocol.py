@@ -8,6 +8,7 @@ from typing import Protocol
 import polars as pl
 
 from consumer.core.plan import Batch, BatchResult
+from consumer.core.positions import LedgerRow
 
 BeforeCommit = Callable[[pl.DataFrame], None]
 
@@ -31,8 +32,13 @@ class Warehouse(Protocol):
         """A stable id of this warehouse (static group membership derives from it)."""
         ...
 
-    def ledger(self, topic: str) -> dict[int, int]:
-        """The next offset to read per partition, as committed with the data."""
+    @property
+    def single_writer(self) -> bool:
+        """True when one consumer must read the whole topic into this warehouse (a file)."""
+        ...
+
+    def ledger(self, topic: str) -> dict[int, LedgerRow]:
+        """Per partition, the next offset to read and the topic id, as committed with the data."""
         ...
 
     def last_batch_id(self) -> int: ...

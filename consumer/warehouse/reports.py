@@ -5,7 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -34,20 +35,26 @@ def run_report(db_path: Path, name: str, limit: int | None = None) -> list[dict[
         limit = DEFAULT_LIMIT
     if limit is not None and limit < 0:
         raise ConfigError(f"--limit must be >= 0, got {limit}")
+    with read_only(db_path) as con:
+        rows = con.execute(report_query(name), {"limit": limit}).fetchall()
+    return [dict(zip(REPORTS[name], row, strict=True)) for row in rows]
+
+
+@contextmanager
+def read_only(db_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to a warehouse file; DuckDB errors become one-line errors."""
     if not db_path.is_file():
         raise ConfigError(f"--db {db_path} does not exist")
-    query = report_query(name)
     try:
         with duckdb.connect(str(db_path), read_only=True) as con:
-            rows = con.execute(query, {"limit": limit}).fetchall()
+            yield con
     except duckdb.Error as exc:
         error = translate(exc, db_path)
         if isinstance(error, DatabaseLockedError):
             raise DatabaseLockedError(
                 f"{error}; a running consumer holds it, query it after the consumer stops"
             ) from exc
-        raise DatabaseError(f"cannot query {db_path}: {str(exc).splitlines()[0]}") from exc
-    return [dict(zip(REPORTS[name], row, strict=True)) for row in rows]
+        raise DatabaseError(f"cannot read {db_path}: {str(exc).splitlines()[0]}") from exc
 
 
 def _decimal_text(value: Decimal) -> str:

@@ -59,9 +59,11 @@ def insert_loaded(con: duckdb.DuckDBPyConnection, plan: BatchPlan, step: Step) -
     )
     step("dim_product")
     con.execute(
-        "INSERT INTO dim_order SELECT order_id, user_id, amount, currency, source, promo, "
-        'created_at, line_count, $topic, "partition", "offset", $batch FROM b_loaded',
-        {"topic": batch.topic, "batch": batch.batch_id},
+        "INSERT INTO dim_order (order_id, user_id, amount, currency, source, promo, created_at, "
+        "line_count, kafka_topic, kafka_partition, kafka_offset, batch_id, kafka_topic_id) "
+        "SELECT order_id, user_id, amount, currency, source, promo, created_at, line_count, "
+        '$topic, "partition", "offset", $batch, $topic_id FROM b_loaded',
+        {"topic": batch.topic, "batch": batch.batch_id, "topic_id": batch.topic_id},
     )
     step("dim_order")
     con.execute(
@@ -82,41 +84,63 @@ def insert_loaded(con: duckdb.DuckDBPyConnection, plan: BatchPlan, step: Step) -
 def insert_accounting(con: duckdb.DuckDBPyConnection, plan: BatchPlan, step: Step) -> None:
     batch = plan.batch
     result = plan.result()
+    partitions = list(batch.next_offsets)
     ledger = pl.DataFrame(
         {
-            "partition": list(batch.next_offsets),
-            "next_offset": list(batch.next_offsets.values()),
+            "partition": partitions,
+            "next_offset": [batch.next_offsets[p] for p in partitions],
+            "first_offset": [batch.first_offsets.get(p) for p in partitions],
         },
-        schema={"partition": pl.Int32, "next_offset": pl.Int64},
+        schema={"partition": pl.Int32, "next_offset": pl.Int64, "first_offset": pl.Int64},
+    )
+    skipped = pl.DataFrame(
+        {
+            "partition": list(batch.skipped),
+            "from_offset": [low for low, _ in batch.skipped.values()],
+            "to_offset": [high for _, high in batch.skipped.values()],
+        },
+        schema={"partition": pl.Int32, "from_offset": pl.Int64, "to_offset": pl.Int64},
     )
     con.register("b_duplicates", plan.duplicates)
     con.register("b_rejects", plan.rejects)
     con.register("b_ledger", ledger)
-    topic, number = batch.topic, batch.batch_id
+    con.register("b_skipped", skipped)
+    ids = {"topic": batch.topic, "batch": batch.batch_id, "topic_id": batch.topic_id}
     con.execute(
-        'INSERT INTO dropped_duplicates SELECT $topic, "partition", "offset", order_id, $batch '
-        "FROM b_duplicates",
-        {"topic": topic, "batch": number},
+        'INSERT INTO dropped_duplicates SELECT $topic, "partition", "offset", order_id, $batch, '
+        "$topic_id FROM b_duplicates",
+        ids,
     )
     step("dropped_duplicates")
     con.execute(
         'INSERT INTO rejected_events SELECT $topic, "partition", "offset", reason, detail, '
-        "order_id, key, value, value_text, $batch FROM b_rejects",
-        {"topic": topic, "batch": number},
+        "order_id, key, value, value_text, $batch, $topic_id FROM b_rejects",
+        ids,
     )
     step("rejected_events")
     con.execute(
-        'INSERT INTO kafka_offsets SELECT $topic, "partition", next_offset, $batch '
+        'INSERT INTO skipped_offsets SELECT $topic, $topic_id, "partition", from_offset, '
+        "to_offset, 'retention', $batch FROM b_skipped",
+        ids,
+    )
+    # One row per partition; a re-created topic (another id) starts the row afresh.
+    con.execute(
+        'INSERT INTO kafka_offsets (topic, "partition", next_offset, batch_id, topic_id, '
+        'first_offset) SELECT $topic, "partition", next_offset, $batch, $topic_id, first_offset '
         'FROM b_ledger ON CONFLICT (topic, "partition") DO UPDATE SET '
-        "next_offset = excluded.next_offset, batch_id = excluded.batch_id",
-        {"topic": topic, "batch": number},
+        "next_offset = excluded.next_offset, batch_id = excluded.batch_id, "
+        "first_offset = CASE WHEN kafka_offsets.topic_id IS DISTINCT FROM excluded.topic_id "
+        "THEN excluded.first_offset "
+        "ELSE coalesce(kafka_offsets.first_offset, excluded.first_offset) END, "
+        "topic_id = coalesce(excluded.topic_id, kafka_offsets.topic_id)",
+        ids,
     )
     step("kafka_offsets")
     con.execute(
         "INSERT INTO load_batches VALUES ($batch, $now, $records, $loaded, $dups, $rejected, "
         "$facts)",
         {
-            "batch": number,
+            "batch": batch.batch_id,
             "now": _now(),
             "records": batch.size,
             "loaded": result.loaded,
@@ -126,7 +150,7 @@ def insert_accounting(con: duckdb.DuckDBPyConnection, plan: BatchPlan, step: Ste
         },
     )
     step("load_batches")
-    for name in ("b_duplicates", "b_rejects", "b_ledger"):
+    for name in ("b_duplicates", "b_rejects", "b_ledger", "b_skipped"):
         con.unregister(name)
 
 

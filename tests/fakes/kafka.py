@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from consumer.core.positions import start_of
 from consumer.core.records import Records
 from consumer.errors import TransientError
 from consumer.kafka.protocol import RebalanceListener
 
 Event = tuple[str, list[int]]
+MARKER = (b"\x00marker", None)
 
 
 @dataclass
@@ -40,6 +42,11 @@ class FakeTopic:
         self.log[partition].append((key, value))
         return len(self.log[partition]) - 1
 
+    def marker(self, partition: int = 0) -> int:
+        """A transaction commit marker: it takes an offset, and no reader ever gets it."""
+        self.log[partition].append(MARKER)
+        return len(self.log[partition]) - 1
+
     def end(self, partition: int) -> int:
         return len(self.log[partition])
 
@@ -47,9 +54,16 @@ class FakeTopic:
 class FakeSource:
     """One group member reading a ``FakeTopic``."""
 
-    def __init__(self, topic: FakeTopic, *, auto_assign: bool = True) -> None:
+    def __init__(
+        self, topic: FakeTopic, *, auto_assign: bool = True, topic_id: str | None = "id-1"
+    ) -> None:
         self.topic = topic.name
+        self.group_id = "g"
+        self.topic_id = topic_id
+        self.partition_count = topic.partitions
         self._log = topic
+        self._held: set[int] = set()
+        self.others: list[str] = []
         self._assigned: set[int] = set()
         self._position: dict[int, int] = {}
         self._events: deque[Event] = deque()
@@ -102,7 +116,7 @@ class FakeSource:
         while self._events:
             self._deliver(*self._events.popleft())
         records = Records()
-        owned = sorted(self._assigned)
+        owned = sorted(self._assigned - self._held)
         share = -(-max_records // len(owned)) if owned else 0  # fetches interleave partitions
         for p in owned:
             log, taken = self._log.log[p], 0
@@ -110,6 +124,8 @@ class FakeSource:
                 offset = self._position[p]
                 self._position[p] += 1
                 if offset < skip_below.get(p, 0):
+                    continue
+                if log[offset] is MARKER:
                     continue
                 key, value = log[offset]
                 records.extend(Records([value], [key], [p], [offset]))
@@ -138,6 +154,15 @@ class FakeSource:
     def positions(self) -> dict[int, int]:
         return {p: self._position[p] for p in self._assigned}
 
+    def hold(self, partitions: list[int]) -> None:
+        self._held |= set(partitions)
+
+    def release(self) -> None:
+        self._held.clear()
+
+    def other_members(self) -> list[str]:
+        return list(self.others)
+
     def close(self) -> None:
         self.closed = True
 
@@ -148,16 +173,21 @@ class FakeSource:
         assert listener is not None, "poll before subscribe"
         if kind == "assign":
             ledger = listener.ledger()
-            starts = {p: ledger.get(p, self._log.log_start[p]) for p in partitions}
-            self._position.update(starts)
+            starts = {
+                p: start_of(ledger.get(p), self.topic_id, self._log.log_start[p])
+                for p in partitions
+            }
+            self._position.update({p: start.offset for p, start in starts.items()})
             self._assigned |= set(partitions)
             listener.partitions_assigned(partitions, starts)
         elif kind == "revoke":
             listener.partitions_revoking(partitions)
             self._assigned -= set(partitions)
+            self._held -= set(partitions)
         else:
             listener.partitions_lost(partitions)
             self._assigned -= set(partitions)
+            self._held -= set(partitions)
 
 
 class FakeDeadLetters:

@@ -3,6 +3,7 @@ the file against the oracle (computed from the contract, not from the code)."""
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from consumer.warehouse.duckdb_file import DuckDBWarehouse
 from producer_sim.config import Settings as SimSettings
 from producer_sim.events import generate_records
 from tests import corpus
-from tests.fakes.kafka import FakeDeadLetters, FakeSource, FakeTopic
+from tests.fakes.kafka import MARKER, FakeDeadLetters, FakeSource, FakeTopic
 from tests.oracle import Expected, Record, compute_expected
 
 
@@ -39,10 +40,10 @@ def fill(topic: FakeTopic, records: Iterable[tuple[bytes | None, bytes | None]])
 def expected_of(topic: FakeTopic) -> Expected:
     """The oracle's expectation for the whole topic, read partition by partition."""
     records = [
-        Record(topic.name, p, o, key, value)
+        Record(topic.name, p, o, entry[0], entry[1])
         for p in range(topic.partitions)
-        for o, (key, value) in enumerate(topic.log[p])
-        if o >= topic.log_start[p]
+        for o, entry in enumerate(topic.log[p])
+        if o >= topic.log_start[p] and entry is not MARKER
     ]
     return compute_expected(records)
 
@@ -56,6 +57,14 @@ class Rig:
     metrics: Metrics
     path: Path
 
+    def metrics_lag(self) -> dict[str, float]:
+        """pipeline_consumer_lag by partition, as exported."""
+        return {
+            sample.labels["partition"]: sample.value
+            for family in self.metrics.lag.collect()
+            for sample in family.samples
+        }
+
 
 def rig(
     tmp_path: Path,
@@ -67,6 +76,7 @@ def rig(
     retry_seconds: float = 5.0,
     source: FakeSource | None = None,
     db: str = "w.duckdb",
+    grace: float = 60.0,
 ) -> Rig:
     path = tmp_path / db
     settings = Settings(
@@ -83,6 +93,12 @@ def rig(
     source = source or FakeSource(topic)
     dead_letters = FakeDeadLetters()
     metrics = Metrics()
+    settings = dataclasses.replace(
+        settings,
+        kafka=dataclasses.replace(
+            settings.kafka, options={"session.timeout.ms": str(int((grace - 10) * 1000))}
+        ),
+    )
     pipeline = wiring.assemble(
         settings,
         source=source,
@@ -118,6 +134,7 @@ def assert_exactly_once(path: Path, expected: Expected, topic: str) -> None:
 
 
 def ledger(path: Path, topic: str) -> dict[int, int]:
+    """The next offset per partition, read from the file's ledger."""
     found = rows(
         path, f"SELECT \"partition\", next_offset FROM kafka_offsets WHERE topic = '{topic}'"
     )

@@ -1,0 +1,93 @@
+"""Reading which offsets of a partition hold records, for ``audit``: a ``read_committed``
+reader skips transaction markers and aborted records; a ``read_uncommitted`` one shows the
+aborted ones too."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+from consumer.errors import BrokerUnavailableError
+from consumer.settings import KafkaSettings
+from orders_common import kafka
+
+READ_BATCH = 10_000
+
+
+class TopicReader:
+    def __init__(self, settings: KafkaSettings, client: Any = Consumer) -> None:
+        self.topic = settings.topic
+        self._settings = settings
+        self._client = client
+        self._admin: Any = None
+
+    def _consumer(self, isolation: str) -> Any:
+        fixed = {
+            "group.id": f"orders-audit-{time.time_ns()}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "isolation.level": isolation,
+            "auto.offset.reset": "earliest",
+        }
+        return self._client(
+            kafka.client_config(
+                self._settings.bootstrap_servers,
+                "orders-consumer-audit",
+                service="consumer",
+                fixed=fixed,
+                options=self._settings.options,
+            )
+        )
+
+    def watermarks(self, timeout: float) -> dict[int, tuple[int, int]]:
+        """(log start, end) of every partition of the topic."""
+        consumer = self._consumer("read_committed")
+        try:
+            metadata = consumer.list_topics(self.topic, timeout=timeout)
+            topic = metadata.topics.get(self.topic)
+            if topic is None or topic.error is not None:
+                return {}
+            return {
+                p: consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=timeout)
+                for p in sorted(topic.partitions)
+            }
+        except KafkaException as exc:
+            raise BrokerUnavailableError(
+                f"cannot reach Kafka within {timeout:.0f}s: {kafka.error_text(exc)}"
+            ) from exc
+        finally:
+            consumer.close()
+
+    def offsets(self, partition: int, low: int, high: int, isolation: str) -> set[int]:
+        """Offsets in ``[low, high)`` that a reader with this isolation level gets."""
+        found: set[int] = set()
+        if high <= low:
+            return found
+        consumer = self._consumer(isolation)
+        try:
+            consumer.assign([TopicPartition(self.topic, partition, low)])
+            idle_until = time.monotonic() + 30
+            while time.monotonic() < idle_until:
+                messages = consumer.consume(READ_BATCH, 1.0)
+                for message in messages:
+                    error = message.error()
+                    if error is not None:
+                        if error.code() == KafkaError._PARTITION_EOF:
+                            return found
+                        continue
+                    offset = message.offset()
+                    if offset >= high:
+                        return found
+                    found.add(offset)
+                if messages:
+                    idle_until = time.monotonic() + 30
+                position = consumer.position([TopicPartition(self.topic, partition)])[0].offset
+                if position >= high:
+                    return found
+            raise BrokerUnavailableError(
+                f"reading partition {partition} of {self.topic} stalled below offset {high}"
+            )
+        finally:
+            consumer.close()
