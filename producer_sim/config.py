@@ -164,7 +164,12 @@ def check_bootstrap(value: str) -> str:
     return value
 
 
+MAX_USERS = 200_000
+MAX_PRODUCTS = 10_000
+
+
 def reference_sizes(orders: int) -> tuple[int, int]:
-    """(users, products) for a run of ``orders`` base orders; an endless run sizes as 100k."""
-    scale = orders or 100_000
-    return min(max(scale // 5, 50), 200_000), min(max(scale // 40, 20), 10_000)
+    """(users, products) that exist once ``orders`` base orders are out; 0 (endless): all."""
+    if orders == 0:
+        return MAX_USERS, MAX_PRODUCTS
+    return min(max(orders // 5, 50), MAX_USERS), min(max(orders // 40, 20), MAX_PRODUCTS)

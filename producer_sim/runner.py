@@ -92,7 +92,7 @@ class RunReport:
 
 def prepare_reference(settings: Settings) -> Reference:
     """Generate the reference data and write the CSVs the settings ask for."""
-    reference = generate_reference(settings.seed, settings.orders)
+    reference = generate_reference(settings.orders)
     log = get_logger("producer_sim.runner")
     if settings.reference_dir is not None:
         paths = write_reference(reference, settings.reference_dir)

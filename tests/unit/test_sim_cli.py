@@ -186,7 +186,7 @@ def test_reference_command_writes_the_same_csvs_as_the_library(tmp_path: Path) -
         "reference", "--orders", "2000", "--seed", "3", "--reference-dir", str(tmp_path / "cli")
     )
     assert done.returncode == 0, done.stderr
-    write_reference(generate_reference(3, 2000), tmp_path / "lib")
+    write_reference(generate_reference(2000), tmp_path / "lib")
     for name in ("users.csv", "products.csv"):
         assert (tmp_path / "cli" / name).read_bytes() == (tmp_path / "lib" / name).read_bytes()
 
