@@ -37,14 +37,14 @@ class SimRecord(NamedTuple):
 class Resume(NamedTuple):
     """Where a run starts in its seed's stream, instead of at the first record.
 
-    ``records``: skip that many records of the stream, exactly where an earlier run with the
-    same settings stopped (its pending re-sends still come). Otherwise ``after_order``: start
-    after base order N and the records drawn with it, and drop the re-sends of earlier orders
-    still pending (the earlier run was not this stream, or it sent them at its end).
+    ``after_order``: start after base order N and the records drawn with it, and drop the
+    re-sends of earlier orders still pending (an earlier bounded run sent them at its end, or
+    was another stream). Then skip ``records`` records: where an earlier run of the same
+    settings, started at the same ``after_order``, stopped (its pending re-sends still come).
     """
 
     after_order: int = 0
-    records: int | None = None
+    records: int = 0
 
 
 def generate_records(
@@ -57,10 +57,10 @@ def generate_records(
     """
     if reference is None:
         reference = generate_reference(settings.orders)
-    stream = _Stream(settings, reference)
-    if resume is not None and resume.records is not None:
-        return itertools.islice(stream.records(), resume.records, None)
-    return stream.records(resume.after_order if resume is not None else 0)
+    records = _Stream(settings, reference).records(resume.after_order if resume else 0)
+    if resume is not None and resume.records:
+        return itertools.islice(records, resume.records, None)
+    return records
 
 
 class _Stream:

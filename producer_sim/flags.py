@@ -59,6 +59,15 @@ def _bootstrap(text: str) -> str:
         raise argparse.ArgumentTypeError(str(error).removeprefix("--bootstrap-servers ")) from None
 
 
+def _boolean(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise argparse.ArgumentTypeError(f"must be true or false, got {text!r}")
+
+
 class Flag(NamedTuple):
     name: str
     help: str
@@ -67,18 +76,37 @@ class Flag(NamedTuple):
     env: str | Sequence[str] | None = None  # default: ORDERS_SIM_<NAME>
     default: Any = None  # default: the Settings default of the same name
     required: bool = False
+    switch: bool = False  # ``--flag`` alone means true; ``--flag false`` and the env var work too
 
 
 RATE = _number(float, 0, 1)
 STREAM = (
     Flag("--orders", "base orders to produce; re-sends and malformed records come on top; "
-         "0 means endless (until SIGTERM or SIGINT)", _number(int, 0)),
-    Flag("--seed", "the same seed gives the same stream and the same CSVs, byte for byte",
-         _number(int, what="integer"), "S"),
+         "0 means endless (until SIGTERM or SIGINT), continuing where the last endless run of "
+         "the seed into the topic stopped (publish: see --replay)", _number(int, 0)),
+    Flag("--seed", "the same seed gives the same stream, byte for byte; order ids carry the "
+         "seed (o-s42-0000001), so two seeds never share one; the CSVs are the same for all "
+         "seeds", _number(int, what="integer"), "S"),
     Flag("--reference-dir", "write users.csv and products.csv here, consistent with the events "
          "(late-arriving users and skus are left out on purpose)", Path, "DIR"),
     Flag("--late-reference-dir", "write the late-arriving users and products here: the "
          "reference data that arrives later", Path, "DIR"),
+)  # fmt: skip
+RESUME = (
+    Flag("--state-dir", "where runs keep, per topic and seed, the highest order sent and the "
+         "point where an endless run stopped [default: $XDG_STATE_HOME/orders-sim or "
+         "~/.local/state/orders-sim]", Path, "DIR"),
+    Flag("--replay", "endless runs only: start at the first record of the seed's stream, "
+         "re-sending every order already sent, instead of continuing where the last run "
+         "stopped (a bounded --orders N run always starts at the first order: run it again "
+         "and it re-sends the same records)", _boolean, "BOOL", switch=True),
+)  # fmt: skip
+TRANSACTIONS = (
+    Flag("--transactional", "publish in Kafka transactions (read_committed readers see only "
+         "committed ones)", _boolean, "BOOL", switch=True),
+    Flag("--transaction-size", "records per transaction [default: 100]", _number(int, 1)),
+    Flag("--abort-rate", "share of transactions aborted on purpose: their records are "
+         "written, then aborted, and never published again [default: 0]", RATE, "P"),
 )  # fmt: skip
 RATE_HELP = MappingProxyType(
     {
@@ -149,7 +177,9 @@ def _add(parser: argparse.ArgumentParser, title: str, flags: Sequence[Flag]) -> 
         default = flag.default
         if default is None and not flag.required:
             default = _DEFAULTS.get(dest)
-        extra = {"type": flag.parse} if flag.parse is not None else {}
+        extra: dict[str, Any] = {"type": flag.parse} if flag.parse is not None else {}
+        if flag.switch:
+            extra.update(nargs="?", const=True)
         add_env_flag(
             group,
             flag.name,
@@ -191,6 +221,8 @@ def build_parser() -> OneLineParser:
     for command in (publish, generate):
         _add(command, "messy cases (each a probability per base order)", MESS)
     _add(publish, "kafka", KAFKA)
+    _add(publish, "continuing or replaying (--orders 0)", RESUME)
+    _add(publish, "transactions", TRANSACTIONS)
     _add(publish, "flaky orders API", API)
     _add(publish, "output", (PROGRESS, *LOGGING))
     _add(generate, "output", (OUTPUT, *LOGGING))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import itertools
 import math
 import os
@@ -74,6 +75,7 @@ def format_cents(cents: int) -> str:
     return f"{sign}{abs(cents) // 100}.{abs(cents) % 100:02d}"
 
 
+@functools.lru_cache(maxsize=4)  # immutable; the endless catalog takes about 3 s to build
 def generate_reference(orders: int) -> Reference:
     """Users and products for a run of ``orders`` base orders (0: an endless run, all of them).
 
