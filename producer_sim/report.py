@@ -19,10 +19,15 @@ class Tally:
     by_kind: Counter[str] = field(default_factory=Counter)
     new_orders: int = 0
     replayed_orders: int = 0
+    # Transactional runs only: (key, number) of base orders, (key, kind) of re-sends.
+    bases: list[tuple[bytes, int]] = field(default_factory=list)
+    resends: list[tuple[bytes, str]] = field(default_factory=list)
 
     def clear(self) -> None:
         self.by_kind.clear()
         self.new_orders = self.replayed_orders = 0
+        self.bases.clear()
+        self.resends.clear()
 
     @property
     def records(self) -> int:
@@ -42,6 +47,9 @@ class RunReport:
     target_orders: int
     by_kind: Counter[str] = field(default_factory=Counter)
     aborted_by_kind: Counter[str] = field(default_factory=Counter)
+    # Committed re-sends whose original was aborted: the first version a reader sees, so they
+    # load as new orders (still counted under their kind in ``by_kind``).
+    revived_by_kind: Counter[str] = field(default_factory=Counter)
     new_orders: int = 0
     replayed_orders: int = 0
     transactions: int = 0
@@ -75,6 +83,10 @@ class RunReport:
     @property
     def aborted(self) -> int:
         return sum(self.aborted_by_kind.values())
+
+    @property
+    def revived(self) -> int:
+        return sum(self.revived_by_kind.values())
 
     @property
     def resends(self) -> int:
@@ -118,7 +130,8 @@ class RunReport:
         if self.transactional:
             text += (
                 f"; {self.transactions:,} transactions committed, {self.aborted_transactions:,} "
-                f"aborted on purpose ({self.aborted:,} records, not published)"
+                f"aborted on purpose ({self.aborted:,} records, not published; "
+                f"{self.revived:,} later re-sends of their orders load as new orders)"
             )
         return text + (f"; {self.rate:,.0f} records/s, {self.delivery_failures:,} delivery errors")
 
@@ -145,5 +158,7 @@ class RunReport:
                 aborted_transactions=self.aborted_transactions,
                 aborted_records=self.aborted,
                 aborted_by_kind={k: n for k, n in self.aborted_by_kind.items() if n},
+                resends_of_aborted=self.revived,
+                resends_of_aborted_by_kind={k: n for k, n in self.revived_by_kind.items() if n},
             )
         return fields

@@ -21,12 +21,12 @@ from producer_sim.api import (
     run_ahead,
 )
 from producer_sim.config import BASE_KINDS, Settings
-from producer_sim.events import Resume, SimRecord, generate_records
+from producer_sim.events import LATE_RESEND_RANGE, Resume, SimRecord, generate_records
 from producer_sim.orders import order_number
 from producer_sim.pacing import Pacer, Progress
 from producer_sim.publisher import KafkaSink
 from producer_sim.reference import Reference, generate_reference, write_reference
-from producer_sim.report import RunReport, Tally
+from producer_sim.report import RESENDS, RunReport, Tally
 from producer_sim.state import (
     CHECKPOINT_SECONDS,
     StateFile,
@@ -98,6 +98,7 @@ class _Run:
         self._transactional = isinstance(sink, TransactionalSink)
         self._size = settings.transaction_size or DEFAULT_TRANSACTION_SIZE
         self._aborts = AbortPlan(settings.abort_rate or 0.0, settings.seed)
+        self._aborted: dict[bytes, int] = {}  # key -> number of aborted base orders, oldest first
         self._saved_at = time.monotonic()
 
     def send(self, record: SimRecord) -> None:
@@ -111,6 +112,10 @@ class _Run:
                 tally.new_orders += 1
             else:
                 tally.replayed_orders += 1
+            if self._transactional:
+                tally.bases.append((record.key, number))
+        elif self._transactional and record.kind in RESENDS and record.key is not None:
+            tally.resends.append((record.key, record.kind))
         self.sent += 1
         if self._transactional:
             if tally.records >= self._size:
@@ -131,6 +136,25 @@ class _Run:
                 self._sink.flush()
             self.settle()
 
+    def _follow_aborted(self, committed: bool) -> None:
+        """Remember aborted orders; a committed re-send of one is the first version readers see."""
+        aborted = self._aborted
+        tally = self._tally
+        if not committed:
+            aborted.update(tally.bases)
+            oldest = self._top - LATE_RESEND_RANGE[1] - 1  # no re-send comes later than that
+            while aborted and next(iter(aborted.values())) < oldest:
+                del aborted[next(iter(aborted))]
+            return
+        for key, kind in tally.resends:
+            number = aborted.pop(key, None)
+            if number is not None:
+                self.report.revived_by_kind[kind] += 1
+                if number > self._known:
+                    self.report.new_orders += 1
+                else:
+                    self.report.replayed_orders += 1
+
     def settle(self, final: bool = False) -> None:
         """End the open transaction (or count what went out), then checkpoint now and then."""
         if self._transactional:
@@ -141,6 +165,7 @@ class _Run:
                 self.report.transactions += committed
                 self.report.aborted_transactions += abort
                 if committed or abort:
+                    self._follow_aborted(committed)
                     self.report.settle(self._tally, committed)
                 else:
                     self._tally.clear()  # failed: counted by the sink as delivery failures

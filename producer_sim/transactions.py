@@ -45,9 +45,11 @@ class TransactionalSink(KafkaSink):
     """A transactional producer: ``send`` opens a transaction, ``end`` commits or aborts it."""
 
     def __init__(self, settings: Settings) -> None:
+        # librdkafka wants message.timeout.ms (the delivery timeout) <= transaction.timeout.ms.
+        timeout_ms = max(60_000, int(settings.delivery_timeout * 1000))
         super().__init__(
             settings,
-            {"transactional.id": transactional_id(settings), "transaction.timeout.ms": 60_000},
+            {"transactional.id": transactional_id(settings), "transaction.timeout.ms": timeout_ms},
         )
         self._timeout = settings.delivery_timeout + 10
         self._open = False
