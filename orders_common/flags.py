@@ -32,6 +32,7 @@ class Flag(NamedTuple):
     env: str | Sequence[str] | None = None
     default: Any = None
     required: bool = False
+    switch: bool = False  # ``--flag`` alone means true; ``--flag false`` and the env var work too
 
     @property
     def dest(self) -> str:
@@ -78,6 +79,16 @@ def choice(*options: str) -> Callable[[str], str]:
         return text
 
     return parse
+
+
+def boolean(text: str) -> bool:
+    """true/false, yes/no, on/off, 1/0 (empty is false)."""
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise argparse.ArgumentTypeError(f"must be true or false, got {text!r}")
 
 
 def checked(check: Callable[[str], Any]) -> Callable[[str], Any]:
@@ -152,6 +163,7 @@ def add_flags(
         default = flag.default
         if default is None and not flag.required:
             default = defaults.get(flag.dest)
+        extra: dict[str, Any] = {"nargs": "?", "const": True} if flag.switch else {}
         add_env_flag(
             group,
             flag.name,
@@ -161,6 +173,7 @@ def add_flags(
             default=default,
             metavar=flag.metavar,
             type=flag.parse,
+            **extra,
         )
 
 

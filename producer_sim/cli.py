@@ -18,10 +18,11 @@ from orders_common.exits import EXIT_USAGE
 from orders_common.flags import fail
 from orders_common.logs import configure_logging, get_logger
 from producer_sim.config import MessRates, Settings
-from producer_sim.events import generate_records
+from producer_sim.events import generate_records, write_lines
 from producer_sim.flags import PROG, build_parser
 from producer_sim.publisher import BrokerUnavailableError
-from producer_sim.runner import prepare_reference, publish, write_lines
+from producer_sim.runner import prepare_reference, publish
+from producer_sim.state import StateError, default_state_dir
 
 
 def _writable_dir(directory: Path, flag: str) -> None:
@@ -35,6 +36,18 @@ def _writable_dir(directory: Path, flag: str) -> None:
         ) from None
 
 
+def _state_dir(given: Path | None) -> Path | None:
+    """The flag's directory (it must be writable), else the default one if it can be made."""
+    if given is not None:
+        _writable_dir(given, "--state-dir")
+        return given
+    try:
+        _writable_dir(default_state_dir(), "--state-dir")
+    except ValueError:
+        return None  # no home to keep state in: endless runs start at the first record
+    return default_state_dir()
+
+
 def settings_from_args(args: argparse.Namespace) -> Settings:
     """The one Settings of a run; raises ValueError (a usage error) when flags disagree."""
     rates = MessRates(
@@ -45,6 +58,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         }
     )
     values: dict[str, Any] = {"seed": args.seed, "orders": args.orders, "rates": rates}
+    if hasattr(args, "state_dir"):
+        values["state_dir"] = _state_dir(args.state_dir)
     for name in ("reference_dir", "late_reference_dir"):
         directory = getattr(args, name)
         if directory is not None:
@@ -96,6 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _generate(settings, args.output, prog)
         with _stop_on_signals() as stop:
             report = publish(settings, stop=stop)
+    except StateError as error:
+        fail(prog, str(error), EXIT_USAGE)
     except BrokerUnavailableError as error:
         log.error("broker_unavailable", error=str(error))
         fail(prog, str(error), 1)

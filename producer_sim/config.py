@@ -118,6 +118,11 @@ class Settings:
     connect_timeout: float = 30.0
     delivery_timeout: float = 120.0
     progress: ProgressMode = "auto"
+    state_dir: Path | None = None  # where endless runs keep their resume point; None: nowhere
+    replay: bool = False  # an endless run starts at the first record, whatever the state says
+    transactional: bool = False
+    transaction_size: int | None = None  # records per transaction; None: the default (100)
+    abort_rate: float | None = None  # share of transactions aborted on purpose; None: 0
 
     def __post_init__(self) -> None:
         checks = (
@@ -142,6 +147,23 @@ class Settings:
                 "--connect-timeout and --delivery-timeout must be positive",
             ),
             (bool(self.topic.strip()), "--topic must not be empty"),
+            (
+                not self.replay or self.orders == 0,
+                "--replay applies to endless runs (--orders 0); a bounded run always starts "
+                "at the first order",
+            ),
+            (
+                self.transactional or (self.transaction_size is None and self.abort_rate is None),
+                "--transaction-size and --abort-rate need --transactional",
+            ),
+            (
+                self.transaction_size is None or self.transaction_size >= 1,
+                f"--transaction-size must be at least 1, got {self.transaction_size}",
+            ),
+            (
+                self.abort_rate is None or 0.0 <= self.abort_rate <= 1.0,
+                f"--abort-rate must be between 0 and 1, got {self.abort_rate}",
+            ),
         )
         for ok, message in checks:
             if not ok:
@@ -152,7 +174,12 @@ class Settings:
             raise ValueError(f"--bootstrap-servers: {error}") from None
 
 
+MAX_USERS = 200_000
+MAX_PRODUCTS = 10_000
+
+
 def reference_sizes(orders: int) -> tuple[int, int]:
-    """(users, products) for a run of ``orders`` base orders; an endless run sizes as 100k."""
-    scale = orders or 100_000
-    return min(max(scale // 5, 50), 200_000), min(max(scale // 40, 20), 10_000)
+    """(users, products) that exist once ``orders`` base orders are out; 0 (endless): all."""
+    if orders == 0:
+        return MAX_USERS, MAX_PRODUCTS
+    return min(max(orders // 5, 50), MAX_USERS), min(max(orders // 40, 20), MAX_PRODUCTS)

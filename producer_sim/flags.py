@@ -9,7 +9,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from orders_common.flags import Flag, OneLineParser, add_flags, checked, choice, number
+from orders_common.flags import Flag, OneLineParser, add_flags, boolean, checked, choice, number
 from orders_common.kafka import check_bootstrap
 from producer_sim.config import MessRates, Settings
 
@@ -29,13 +29,31 @@ _RATE_DEFAULTS: Mapping[str, Any] = MappingProxyType(
 RATE = number(float, 0, 1)
 STREAM = (
     Flag("--orders", "base orders to produce; re-sends and malformed records come on top; "
-         "0 means endless (until SIGTERM or SIGINT)", number(int, 0)),
-    Flag("--seed", "the same seed gives the same stream and the same CSVs, byte for byte",
-         number(int, what="integer"), "S"),
+         "0 means endless (until SIGTERM or SIGINT), continuing where the last endless run of "
+         "the seed into the topic stopped (publish: see --replay)", number(int, 0)),
+    Flag("--seed", "the same seed gives the same stream, byte for byte; order ids carry the "
+         "seed (o-s42-0000001), so two seeds never share one; the CSVs are the same for all "
+         "seeds", number(int, what="integer"), "S"),
     Flag("--reference-dir", "write users.csv and products.csv here, consistent with the events "
          "(late-arriving users and skus are left out on purpose)", Path, "DIR"),
     Flag("--late-reference-dir", "write the late-arriving users and products here: the "
          "reference data that arrives later", Path, "DIR"),
+)  # fmt: skip
+RESUME = (
+    Flag("--state-dir", "where runs keep, per topic and seed, the highest order sent and the "
+         "point where an endless run stopped [default: $XDG_STATE_HOME/orders-sim or "
+         "~/.local/state/orders-sim]", Path, "DIR"),
+    Flag("--replay", "endless runs only: start at the first record of the seed's stream, "
+         "re-sending every order already sent, instead of continuing where the last run "
+         "stopped (a bounded --orders N run always starts at the first order: run it again "
+         "and it re-sends the same records)", boolean, "BOOL", switch=True),
+)  # fmt: skip
+TRANSACTIONS = (
+    Flag("--transactional", "publish in Kafka transactions (read_committed readers see only "
+         "committed ones)", boolean, "BOOL", switch=True),
+    Flag("--transaction-size", "records per transaction [default: 100]", number(int, 1)),
+    Flag("--abort-rate", "share of transactions aborted on purpose: their records are "
+         "written, then aborted, and never published again [default: 0]", RATE, "P"),
 )  # fmt: skip
 RATE_HELP = MappingProxyType(
     {
@@ -131,6 +149,8 @@ def build_parser() -> OneLineParser:
     for command in (publish, generate):
         _add(command, "messy cases (each a probability per base order)", MESS)
     _add(publish, "kafka", KAFKA)
+    _add(publish, "continuing or replaying (--orders 0)", RESUME)
+    _add(publish, "transactions", TRANSACTIONS)
     _add(publish, "flaky orders API", API)
     _add(publish, "output", (PROGRESS, *LOGGING))
     _add(generate, "output", (OUTPUT, *LOGGING))

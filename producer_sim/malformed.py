@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from producer_sim import vocab
 from producer_sim.encoding import Json, encode
-from producer_sim.orders import OrderFactory, cents
+from producer_sim.orders import OrderFactory, cents, seed_scope
 from producer_sim.reference import format_cents
 
 Payload = tuple[bytes | None, bytes | None]  # (key, value)
@@ -25,15 +25,16 @@ class _Missing:
 _MISSING: Json = _Missing()
 
 
-def stray_order_id(number: int) -> str:
-    return f"ox-{number:07d}"
+def stray_order_id(seed: int, number: int) -> str:
+    return f"ox-{seed_scope(seed)}-{number:07d}"
 
 
 class MalformedFactory:
     """Makes the next malformed record; reasons are drawn at random, variants rotate."""
 
-    def __init__(self, orders: OrderFactory, rng: random.Random) -> None:
+    def __init__(self, orders: OrderFactory, rng: random.Random, seed: int) -> None:
         self._orders = orders
+        self._seed = seed
         self._rng = rng
         self._serial = 0
         self._variants: dict[str, tuple[Callable[[], Payload], ...]] = {
@@ -83,7 +84,7 @@ class MalformedFactory:
 
     def _order(self) -> tuple[str, dict[str, Json]]:
         self._serial += 1
-        oid = stray_order_id(self._serial)
+        oid = stray_order_id(self._seed, self._serial)
         return oid, self._orders.order(oid)
 
     # empty_payload

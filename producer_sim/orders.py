@@ -8,6 +8,7 @@ import itertools
 import random
 
 from producer_sim import vocab
+from producer_sim.config import reference_sizes
 from producer_sim.encoding import Json
 from producer_sim.reference import Reference
 
@@ -16,8 +17,19 @@ MEAN_GAP_SECONDS = 2.5
 MAX_ITEMS = 8
 
 
-def order_id(number: int) -> str:
-    return f"o-{number:07d}"
+def seed_scope(seed: int) -> str:
+    """The part of every id that names the seed: ``s42``, or ``sm7`` for seed -7."""
+    return f"s{seed}" if seed >= 0 else f"sm{-seed}"
+
+
+def order_id(seed: int, number: int) -> str:
+    """``o-s42-0000001``: the seed is part of the id, so streams of two seeds never share one."""
+    return f"o-{seed_scope(seed)}-{number:07d}"
+
+
+def order_number(key: bytes) -> int:
+    """The base order number in a key made by ``order_id``."""
+    return int(key.rpartition(b"-")[2])
 
 
 def cents(amount: float) -> int:
@@ -25,7 +37,12 @@ def cents(amount: float) -> int:
 
 
 class OrderFactory:
-    """Builds order documents as plain dicts; money is exact cents turned into floats."""
+    """Builds order documents as plain dicts; money is exact cents turned into floats.
+
+    Order ``n`` buys from the users and products that exist by then (``reference_sizes(n)``):
+    the shop grows with its orders, so order ``n`` is the same whatever the length of the run,
+    and a run of N orders is the start of any longer run of the same seed.
+    """
 
     def __init__(self, reference: Reference, rng: random.Random) -> None:
         self._rng = rng
@@ -40,12 +57,26 @@ class OrderFactory:
         self._clock = START.timestamp()
         self._start_day = START.date().toordinal() - int(START.timestamp()) // 86400
         self._dates: dict[int, str] = {}
+        self._users_now = self._products_now = 1
+        self._at(1)
 
-    def order(self, oid: str, variation: str = "clean") -> dict[str, Json]:
-        """A valid order (CONTRACT §1) with at most one tolerated ``variation`` applied."""
+    def _at(self, number: int) -> None:
+        users, products = reference_sizes(number)
+        self._users_now = min(users, len(self._user_ids))
+        self._products_now = min(products, len(self._skus))
+
+    def order(
+        self, oid: str, variation: str = "clean", number: int | None = None
+    ) -> dict[str, Json]:
+        """A valid order (CONTRACT §1) with at most one tolerated ``variation`` applied.
+
+        ``number`` is the base order's number; without it, the last one given.
+        """
+        if number is not None:
+            self._at(number)
         rng = self._rng
         draw = rng.random
-        user = int(len(self._user_ids) * draw() ** 1.6)  # a few users buy a lot
+        user = int(self._users_now * draw() ** 1.6)  # a few users buy a lot
         promo, discount = rng.choice(vocab.PROMOS) if draw() < 0.3 else (None, 0)
         n_items = 1
         while n_items < MAX_ITEMS and draw() < 0.45:
@@ -84,7 +115,7 @@ class OrderFactory:
 
     def _items(self, count: int, discount: int) -> tuple[list[dict[str, Json]], int]:
         draw = self._rng.random
-        n_products = len(self._skus)
+        n_products = self._products_now
         chosen: list[int] = []
         while len(chosen) < count:
             product = int(n_products * draw() ** 1.4)  # popular products sell more

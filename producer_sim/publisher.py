@@ -6,7 +6,7 @@ import contextlib
 import time
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer, TopicCollection
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic  # confluent_kafka.admin does not re-export it
 
@@ -26,6 +26,17 @@ def client_config(settings: Settings, client: str) -> dict[str, Any]:
     return kafka.client_config(
         settings.bootstrap_servers, f"orders-sim-{client}", service="producer_sim"
     )
+
+
+def topic_key(settings: Settings) -> str:
+    """The topic's Kafka id, or ``noid`` from a broker that does not tell it."""
+    admin = AdminClient(client_config(settings, "admin"))
+    future = admin.describe_topics(TopicCollection([settings.topic]))[settings.topic]
+    try:
+        return str(future.result(timeout=settings.connect_timeout).topic_id)
+    except Exception as error:  # an old broker, or no DescribeTopicPartitions
+        get_logger("producer_sim.publisher").warning("topic_id_unknown", error=str(error))
+        return "noid"
 
 
 def ensure_topic(settings: Settings) -> int:
@@ -86,10 +97,11 @@ def _wait_for_partitions(admin: AdminClient, settings: Settings) -> int:
 class KafkaSink:
     """An idempotent, batching producer that counts (and logs) every failed delivery."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, extra: dict[str, Any] | None = None) -> None:
         """Make sure the topic exists (raises BrokerUnavailableError), then open the producer."""
         self._log = get_logger("producer_sim.publisher")
         self.partitions = ensure_topic(settings)
+        self.topic_key = topic_key(settings) if settings.state_dir is not None else "none"
         self._topic = settings.topic
         self._flush_timeout = settings.delivery_timeout + 10
         config = client_config(settings, "producer")
@@ -107,6 +119,7 @@ class KafkaSink:
                 # Reports only for failures: a Python callback per record would halve throughput.
                 "delivery.report.only.error": True,
                 "on_delivery": self._on_delivery,
+                **(extra or {}),
             }
         )
         self._producer = Producer(config)
@@ -149,6 +162,10 @@ class KafkaSink:
 
     def poll(self) -> None:
         self._producer.poll(0)
+
+    def flush(self) -> None:
+        """Wait until every record sent so far is acknowledged or has failed (a checkpoint)."""
+        self._producer.flush(self._flush_timeout)
 
     def close(self) -> int:
         """Wait for every record to be acknowledged or to fail; return the failure count."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import itertools
 import math
 import os
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from producer_sim import vocab
-from producer_sim.config import reference_sizes
+from producer_sim.config import MAX_USERS, reference_sizes
 
 USERS_HEADER = ("user_id", "name", "email", "country", "signup_date")
 PRODUCTS_HEADER = ("sku", "name", "category", "list_price")
@@ -42,14 +43,23 @@ class Product(NamedTuple):
 class Reference:
     """The users and products the CSVs hold, plus the late ones the CSVs deliberately lack.
 
-    Late users and products are referenced by a few orders but only "arrive" later; they have
-    the highest ids, like accounts and products created after the last reference export.
+    One catalog serves every seed and every run length: user ``n`` and product ``n`` are the
+    same rows whatever the seed and the size, and a run of N orders holds the first rows of the
+    catalog. CSVs written by any runs into one place therefore agree row by row, and a longer
+    run's CSV is a superset of a shorter one's. Late users and products are a small fixed pool
+    with the highest ids, like accounts and products created after the last reference export.
     """
 
     users: tuple[User, ...]
     products: tuple[Product, ...]
     late_users: tuple[User, ...]
     late_products: tuple[Product, ...]
+
+
+LATE_USERS = 10
+LATE_PRODUCTS = 4
+LATE_USER_BASE = 900_000  # u-900001...: above any regular user (at most MAX_USERS)
+LATE_PRODUCT_BASE = 90_000  # p-90001...: above any regular product (at most MAX_PRODUCTS)
 
 
 def user_id(number: int) -> str:
@@ -65,40 +75,54 @@ def format_cents(cents: int) -> str:
     return f"{sign}{abs(cents) // 100}.{abs(cents) % 100:02d}"
 
 
-def generate_reference(seed: int, orders: int) -> Reference:
-    """Users and products for a run of ``orders`` base orders (0: an endless run)."""
+@functools.lru_cache(maxsize=4)  # immutable; the endless catalog takes about 3 s to build
+def generate_reference(orders: int) -> Reference:
+    """Users and products for a run of ``orders`` base orders (0: an endless run, all of them).
+
+    The seed plays no part: the catalog is shared by all seeds (see ``Reference``).
+    """
     n_users, n_products = reference_sizes(orders)
-    n_late_users, n_late_products = max(1, n_users // 200), max(1, n_products // 200)
-    rng = random.Random(f"orders-sim:{seed}:reference")
-    users = _users(rng, n_users + n_late_users)
-    products = _products(rng, n_products + n_late_products)
     return Reference(
-        users=users[:n_users],
-        products=products[:n_products],
-        late_users=users[n_users:],
-        late_products=products[n_products:],
+        users=_users(random.Random("orders-sim:reference:users"), n_users, 1, FIRST_SIGNUP),
+        products=_products(random.Random("orders-sim:reference:products"), n_products, 1),
+        late_users=_users(
+            random.Random("orders-sim:reference:late-users"),
+            LATE_USERS,
+            LATE_USER_BASE + 1,
+            LAST_SIGNUP - dt.timedelta(days=30),
+        ),
+        late_products=_products(
+            random.Random("orders-sim:reference:late-products"),
+            LATE_PRODUCTS,
+            LATE_PRODUCT_BASE + 1,
+        ),
     )
 
 
-def _users(rng: random.Random, count: int) -> tuple[User, ...]:
+def _signup_day(index: int, span: int) -> int:
+    # Ids grow with sign-up time, as in a real accounts table; the day depends on the id alone
+    # (never on the catalog size), and the growth slows down like a real shop's.
+    return int(span * math.log1p(index) / math.log1p(MAX_USERS))
+
+
+def _users(rng: random.Random, count: int, first_number: int, since: dt.date) -> tuple[User, ...]:
     cum_weights = list(itertools.accumulate(locale.weight for locale in vocab.LOCALES))
-    span = (LAST_SIGNUP - FIRST_SIGNUP).days
+    span = (LAST_SIGNUP - since).days
     taken: set[str] = set()  # membership only: never iterated, so order cannot leak into output
     users = []
     for index in range(count):
-        number = index + 1
+        number = first_number + index
         locale = rng.choices(vocab.LOCALES, cum_weights=cum_weights)[0]
         first, first_ascii = rng.choice(locale.first)
         last, last_ascii = rng.choice(locale.last)
         name = f"{last}{first}" if locale.family_first else f"{first} {last}"
         local = _email_local(rng, first_ascii, last_ascii)
-        if local in taken:
+        if local in taken or first_number > 1:  # late users: unique beside any regular user
             local = f"{local}.{number}"
         taken.add(local)
         email = f"{local}@{rng.choice(vocab.EMAIL_DOMAINS)}"
-        # Ids grow with sign-up time, as in a real accounts table.
-        day = index * span // count + rng.randint(0, 30)
-        signup = FIRST_SIGNUP + dt.timedelta(days=min(max(day, 0), span))
+        day = _signup_day(index, span) + rng.randint(0, 30)
+        signup = since + dt.timedelta(days=min(max(day, 0), span))
         country = rng.choice(locale.countries)
         users.append(User(user_id(number), name, email, country, signup.isoformat()))
     return tuple(users)
@@ -119,7 +143,7 @@ def _email_local(rng: random.Random, first: str, last: str) -> str:
     return f"{first}_{last}{rng.randrange(70, 100)}"
 
 
-def _products(rng: random.Random, count: int) -> tuple[Product, ...]:
+def _products(rng: random.Random, count: int, first_number: int) -> tuple[Product, ...]:
     products = []
     for index in range(count):
         category = rng.choice(vocab.CATEGORIES)
@@ -127,7 +151,9 @@ def _products(rng: random.Random, count: int) -> tuple[Product, ...]:
             f"{rng.choice(vocab.BRANDS)} {rng.choice(category.nouns)}{rng.choice(vocab.VARIANTS)}"
         )
         price = math.exp(rng.uniform(math.log(category.min_price), math.log(category.max_price)))
-        products.append(Product(sku(index + 1), name, category.name, _shelf_price(rng, price)))
+        products.append(
+            Product(sku(first_number + index), name, category.name, _shelf_price(rng, price))
+        )
     return tuple(products)
 
 

@@ -88,7 +88,7 @@ def test_a_20k_order_stream_never_seen_lands_exactly_as_computed_apart(
     hand-written corpus (unicode, zones, a 3,000-line order...) give every table and all four
     reports exactly as the oracle computes them from the topic and the CSVs."""
     settings = SimSettings(seed=2024, orders=20_000)
-    reference = generate_reference(settings.seed, settings.orders)
+    reference = generate_reference(settings.orders)
     users, products = write_reference(reference, tmp_path)
     records = [(r.key, r.value) for r in generate_records(settings, reference)]
     publish(kafka_bootstrap, topic, records + edge_records())
@@ -110,7 +110,7 @@ def test_placeholders_are_completed_when_the_reference_data_arrives(
     """Orders for unknown users and skus load against placeholder rows, which become real
     dimension rows (is_inferred false) once the late CSV rows are upserted; no sale moves."""
     settings = SimSettings(seed=5, orders=2_000, rates=MessRates(late_user=0.05, late_sku=0.05))
-    reference = generate_reference(settings.seed, settings.orders)
+    reference = generate_reference(settings.orders)
     users, products = write_reference(reference, tmp_path / "now")
     publish(
         kafka_bootstrap, topic, [(r.key, r.value) for r in generate_records(settings, reference)]
@@ -137,7 +137,7 @@ def test_a_running_consumer_picks_up_reference_data_that_changes(
 ) -> None:
     """While the consumer runs and loads, rows appended to the CSVs complete the placeholders."""
     settings = SimSettings(seed=6, orders=3_000, rates=MessRates(late_user=0.05, late_sku=0.05))
-    reference = generate_reference(settings.seed, settings.orders)
+    reference = generate_reference(settings.orders)
     users, products = write_reference(reference, tmp_path / "now")
     records = [(r.key, r.value) for r in generate_records(settings, reference)]
     publish(kafka_bootstrap, topic, records[: len(records) // 2])

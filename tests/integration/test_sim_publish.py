@@ -26,6 +26,13 @@ from producer_sim.runner import publish
 
 pytestmark = pytest.mark.integration
 
+
+@pytest.fixture(autouse=True)
+def state_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The simulator's default state dir goes under the test's tmp dir, not $HOME."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
+
+
 Record = tuple[bytes | None, bytes | None]
 
 

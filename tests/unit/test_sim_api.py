@@ -26,6 +26,8 @@ PAGE = 100
 class MemorySink:
     """Keeps what it is sent; can fail deliveries or raise the stop flag after some records."""
 
+    topic_key = "memory"
+
     def __init__(self, stop_after: int | None = None, stop: threading.Event | None = None) -> None:
         self.records: list[SimRecord] = []
         self.closed = False
@@ -41,6 +43,9 @@ class MemorySink:
             self._stop.set()
 
     def poll(self) -> None:
+        pass
+
+    def flush(self) -> None:
         pass
 
     def close(self) -> int:

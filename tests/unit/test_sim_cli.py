@@ -22,10 +22,11 @@ ENV_NAMES = ("ORDERS_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS", "ORDERS_TOPI
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in list(os.environ):
         if name.startswith("ORDERS_SIM_") or name in ENV_NAMES:
             monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
 
 
 def run_sim(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -135,7 +136,8 @@ def test_flags_read_their_environment_variables(monkeypatch: pytest.MonkeyPatch)
 def test_defaults_match_the_documented_ones() -> None:
     """Without flags or environment the CLI builds the library's default Settings."""
     settings = settings_from_args(build_parser().parse_args(GOOD))
-    assert settings == Settings(bootstrap_servers="127.0.0.1:9092")
+    state_dir = Path(os.environ["XDG_STATE_HOME"]) / "orders-sim"
+    assert settings == Settings(bootstrap_servers="127.0.0.1:9092", state_dir=state_dir)
     assert (settings.retry_attempts, settings.partitions, settings.topic) == (4, 3, "orders")
 
 
@@ -186,7 +188,7 @@ def test_reference_command_writes_the_same_csvs_as_the_library(tmp_path: Path) -
         "reference", "--orders", "2000", "--seed", "3", "--reference-dir", str(tmp_path / "cli")
     )
     assert done.returncode == 0, done.stderr
-    write_reference(generate_reference(3, 2000), tmp_path / "lib")
+    write_reference(generate_reference(2000), tmp_path / "lib")
     for name in ("users.csv", "products.csv"):
         assert (tmp_path / "cli" / name).read_bytes() == (tmp_path / "lib" / name).read_bytes()
 

@@ -1,12 +1,15 @@
-"""Reproducibility: the seed alone decides the stream and the CSVs, byte for byte."""
+"""Reproducibility: the seed alone decides the stream, byte for byte; seeds never share an id."""
 
 from __future__ import annotations
 
 import hashlib
+import itertools
+import json
 import os
 import subprocess
 import sys
 import threading
+from collections import Counter
 from pathlib import Path
 
 from producer_sim.api import OrdersApi, RandomFaults, fetch_pages
@@ -25,8 +28,8 @@ print(digest.hexdigest())
 """
 
 
-def csv_bytes(seed: int, orders: int, directory: Path) -> tuple[bytes, bytes]:
-    write_reference(generate_reference(seed, orders), directory)
+def csv_bytes(orders: int, directory: Path) -> tuple[bytes, bytes]:
+    write_reference(generate_reference(orders), directory)
     return (directory / "users.csv").read_bytes(), (directory / "products.csv").read_bytes()
 
 
@@ -36,17 +39,47 @@ def test_same_seed_gives_identical_records_and_csv_bytes(tmp_path: Path) -> None
     first = list(generate_records(settings))
     second = list(generate_records(settings))
     assert first == second
-    assert csv_bytes(123, 3_000, tmp_path / "a") == csv_bytes(123, 3_000, tmp_path / "b")
+    assert csv_bytes(3_000, tmp_path / "a") == csv_bytes(3_000, tmp_path / "b")
 
 
-def test_another_seed_gives_another_stream(tmp_path: Path) -> None:
-    """A different seed changes the values and both CSVs."""
-    one = [r.value for r in generate_records(Settings(seed=1, orders=500))]
-    two = [r.value for r in generate_records(Settings(seed=2, orders=500))]
-    assert one != two
-    csv_one = csv_bytes(1, 500, tmp_path / "one")
-    csv_two = csv_bytes(2, 500, tmp_path / "two")
-    assert csv_one[0] != csv_two[0] and csv_one[1] != csv_two[1]
+def ids_in(records: list[bytes | None]) -> set[str]:
+    """Every order_id a value carries (malformed ones included), read from the JSON."""
+    found = set()
+    for value in records:
+        try:
+            doc = json.loads(value or b"")
+        except ValueError:
+            continue
+        if isinstance(doc, dict) and isinstance(doc.get("order_id"), str) and doc["order_id"]:
+            found.add(doc["order_id"])
+    return found
+
+
+def test_another_seed_gives_another_stream_with_no_shared_id(tmp_path: Path) -> None:
+    """Seeds 1, 2 and -1: other values, no order_id or key in common; the CSVs are shared."""
+    streams = [list(generate_records(Settings(seed=seed, orders=2_000))) for seed in (1, 2, -1)]
+    values = [[r.value for r in stream] for stream in streams]
+    keys = [{r.key for r in stream if r.key is not None} for stream in streams]
+    ids = [ids_in(v) for v in values]
+    assert values[0] != values[1] and all(len(found) > 2_000 for found in ids)
+    for a, b in ((0, 1), (0, 2), (1, 2)):
+        assert not ids[a] & ids[b] and not keys[a] & keys[b]
+    # One catalog for every seed: the CSVs of two seeds are the same bytes.
+    assert csv_bytes(2_000, tmp_path / "one") == csv_bytes(2_000, tmp_path / "two")
+
+
+def test_a_short_run_is_the_start_of_a_longer_one(tmp_path: Path) -> None:
+    """1,000 orders of a seed are records of its 5,000-order run too, and their CSVs prefixes."""
+    short = list(generate_records(Settings(seed=8, orders=1_000)))
+    long = list(generate_records(Settings(seed=8, orders=5_000)))
+    endless = list(itertools.islice(generate_records(Settings(seed=8, orders=0)), len(long)))
+    assert not Counter(short) - Counter(long)  # every short record is in the long run
+    base = [r for r in long if not r.kind.startswith(("resend", "malformed"))]
+    assert [r for r in short if r in base] == base[:1_000]
+    assert long[: len(long) - 200] == endless[: len(long) - 200]
+    small, large = csv_bytes(1_000, tmp_path / "small"), csv_bytes(5_000, tmp_path / "large")
+    for few, many in zip(small, large, strict=True):
+        assert many.startswith(few) and len(many) > len(few)
 
 
 def test_stream_does_not_depend_on_the_interpreter_hash_seed() -> None:

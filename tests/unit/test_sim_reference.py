@@ -46,7 +46,7 @@ SEED = 77
 @pytest.fixture(scope="module")
 def csv_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("reference")
-    write_reference(generate_reference(SEED, ORDERS), directory)
+    write_reference(generate_reference(ORDERS), directory)
     return directory
 
 
@@ -94,13 +94,13 @@ def test_products_csv_follows_the_contract_with_rfc4180_quoting(csv_dir: Path) -
 
 def test_sizes_scale_with_the_number_of_orders() -> None:
     """More orders mean more users and products, in shop-like proportions."""
-    small, medium, large = (generate_reference(1, n) for n in (1_000, 10_000, 100_000))
+    small, medium, large = (generate_reference(n) for n in (1_000, 10_000, 100_000))
     assert len(small.users) < len(medium.users) < len(large.users)
     assert len(small.products) < len(medium.products) < len(large.products)
     for reference, orders in ((medium, 10_000), (large, 100_000)):
         assert 0.1 <= len(reference.users) / orders <= 0.5
         assert 0.01 <= len(reference.products) / orders <= 0.1
-    tiny = generate_reference(1, 10)
+    tiny = generate_reference(10)
     assert len(tiny.users) >= 10 and len(tiny.products) >= 10
 
 
@@ -108,7 +108,7 @@ def test_csvs_cover_the_events_except_the_few_late_ones(csv_dir: Path, tmp_path:
     """Every referenced user and sku is in the CSVs unless it is late; coverage ≥ 95%, late ≤ 1%."""
     users = {row[0] for row in read_rows(csv_dir / "users.csv")[1][1:]}
     skus = {row[0] for row in read_rows(csv_dir / "products.csv")[1][1:]}
-    write_reference(generate_reference(SEED, ORDERS), tmp_path, late=True)
+    write_reference(generate_reference(ORDERS), tmp_path, late=True)
     late_users = {row[0] for row in read_rows(tmp_path / "users.csv")[1][1:]}
     late_skus = {row[0] for row in read_rows(tmp_path / "products.csv")[1][1:]}
     assert not late_users & users and not late_skus & skus

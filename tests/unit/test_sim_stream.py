@@ -136,7 +136,7 @@ def classify(records: list[SimRecord], reference: Reference) -> list[str]:
 @pytest.fixture(scope="module")
 def stream() -> tuple[list[SimRecord], Reference, list[str]]:
     settings = Settings(seed=SEED, orders=ORDERS)
-    reference = generate_reference(SEED, ORDERS)
+    reference = generate_reference(ORDERS)
     records = list(generate_records(settings, reference))
     return records, reference, classify(records, reference)
 
@@ -160,7 +160,7 @@ def test_labels_hold_for_any_seed_size_and_rates(seed: int, orders: int, variati
         resend_identical=0.3, resend_conflicting=0.2, malformed=0.3,
     )  # fmt: skip
     settings = Settings(seed=seed, orders=orders, rates=rates)
-    reference = generate_reference(seed, orders)
+    reference = generate_reference(orders)
     records = list(generate_records(settings, reference))
     assert [r.kind for r in records] == classify(records, reference)
     assert sum(not r.kind.startswith(("resend", "malformed")) for r in records) == orders
