@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 #
-# One image for both services of orders-pipeline:
+# One image for both services of orders-pipeline (run it with --init, as compose does):
 #   docker run ... orders-pipeline                     -> orders-consumer run   (the default)
 #   docker run ... --entrypoint orders-sim orders-pipeline publish ...
 # Configuration comes from the environment (ORDERS_*); see docs/operations.md.
@@ -17,22 +17,30 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore \
     PYTHONDONTWRITEBYTECODE=1
 
-RUN python -m venv /opt/venv
+# The runtime virtualenv gets neither pip nor setuptools: a venv made with ensurepip carries the
+# old setuptools bundled with Python 3.11, which image scanners flag. This stage's own pip
+# installs into it (pip --python).
+RUN python -m venv --without-pip /opt/venv
 WORKDIR /src
 
-# Dependencies first, so that editing the code does not reinstall them. Exact pins, no URLs:
-# pip resolves them from whatever index it is configured with (PIP_INDEX_URL works as usual).
-COPY requirements.lock requirements-dev.lock ./
-RUN /opt/venv/bin/pip install --only-binary=:all: -r requirements.lock \
- && pip install "$(grep -E '^setuptools==' requirements-dev.lock)"
+# Runtime dependencies first, keyed on requirements.lock alone, so that editing the code or a dev
+# pin does not reinstall them. Exact pins, no URLs: pip resolves them from whatever index it is
+# configured with (PIP_INDEX_URL works as usual).
+COPY requirements.lock ./
+RUN pip --python /opt/venv/bin/python install --only-binary=:all: -r requirements.lock
+
+# The build backend at the dev lock's pin, for this stage's pip only (never in the runtime venv).
+COPY requirements-dev.lock ./
+RUN pip install "$(grep -E '^setuptools==' requirements-dev.lock)"
 
 COPY pyproject.toml README.m[d] ./
+COPY orders_common/ orders_common/
 COPY consumer/ consumer/
 COPY producer_sim/ producer_sim/
 COPY sql/ sql/
-# pyproject.toml maps ./sql into the wheel as consumer/sql (consumer/sink.py sql_dir()).
+# pyproject.toml maps ./sql into the wheel as consumer/sql (consumer/warehouse/sqlfiles.py sql_dir()).
 RUN pip wheel --no-deps --no-build-isolation --wheel-dir /wheels . \
- && /opt/venv/bin/pip install --no-deps /wheels/*.whl
+ && pip --python /opt/venv/bin/python install --no-deps /wheels/*.whl
 
 # ---------------------------------------------------------------------------------------------
 # runtime: slim, non-root, no compilers, no pip cache, no source tree
@@ -41,7 +49,10 @@ FROM ${PYTHON_IMAGE} AS runtime
 
 ARG APP_UID=10001
 ARG APP_GID=10001
-RUN groupadd --system --gid "${APP_GID}" app \
+# Nothing at run time needs the base image's own setuptools and wheel (pinned old in the Python
+# 3.11 images): remove them, as scanners flag them too.
+RUN python -m pip uninstall --yes --quiet setuptools wheel \
+ && groupadd --system --gid "${APP_GID}" app \
  && useradd --system --uid "${APP_UID}" --gid app --home-dir /home/app --create-home \
       --shell /usr/sbin/nologin app \
  && mkdir -p /data /reference \
@@ -53,17 +64,19 @@ ENV PATH=/opt/venv/bin:${PATH} \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     ORDERS_DB=/data/warehouse.duckdb \
+    ORDERS_METRICS_HOST=0.0.0.0 \
     ORDERS_METRICS_PORT=9108
 
 # Fail the build, not the first start, if the SQL or the console scripts are missing.
-RUN python -c "from consumer.sink import sql_dir; d = sql_dir(); \
+RUN python -c "from consumer.warehouse.sqlfiles import sql_dir; d = sql_dir(); \
 assert (d / '001_star_schema.sql').is_file() and any((d / 'reports').glob('*.sql')), d" \
  && orders-consumer --help > /dev/null \
  && orders-sim --help > /dev/null
 
+# No VOLUME: it would give every container of this image an anonymous volume, used or not (the
+# simulator's never touch /data). Mount one at /data for the warehouse file (-v NAME:/data).
 WORKDIR /data
 USER ${APP_UID}:${APP_GID}
-VOLUME ["/data"]
 EXPOSE 9108
 
 # Liveness of the consume loop (CONTRACT §7). slim has no curl: python's urllib it is; any

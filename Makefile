@@ -80,7 +80,7 @@ kafka-status: install ## Tell whether the local Kafka broker runs
 	@$(PY) -m tools.localkafka status
 
 compose-check: ## Validate docker-compose.yml (needs docker-compose, no Docker engine)
-	docker-compose -f docker-compose.yml --profile monitoring config -q
+	docker-compose -f docker-compose.yml --profile monitoring --profile lake config -q
 
 clean: ## Remove ./data, benchmark results and caches (not the Kafka jars or broker data)
 	rm -rf $(DATA) bench-results .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -215,3 +215,46 @@ def _datasource_text() -> str:
     if not files:
         pytest.fail("no Grafana datasource provisioning file")
     return "\n".join(path.read_text() for path in files)
+
+
+def scrape_jobs() -> list[str]:
+    """The job names of deploy/prometheus/prometheus.yml, in order."""
+    text = (PROMETHEUS_DIR / "prometheus.yml").read_text()
+    return re.findall(r"^\s*-\s*job_name:\s*(\S+)", text, flags=re.M)
+
+
+def test_dashboard_shows_one_warehouse_at_a_time_and_each_member() -> None:
+    """A `job` variable offers every scrape job; each query is scoped to it (the file's and the
+    lake's counts never add up), and per-member panels draw one line per instance."""
+    board = json.loads(DASHBOARD.read_text())
+    (variable,) = [v for v in board["templating"]["list"] if v["name"] == "job"]
+    offered = [option["value"] for option in variable["options"]]
+    assert offered == scrape_jobs()
+    assert variable["current"]["value"] in offered
+    for title, target in dashboard_targets():
+        for selector in re.findall(r"\b(?:pipeline_\w+|up)\b(\{[^}]*\})?", target["expr"]):
+            assert 'job="$job"' in selector, f"{title}: {target['expr']!r} is not scoped to $job"
+    per_member = {
+        name
+        for _, target in dashboard_targets()
+        if target.get("legendFormat") == "{{instance}}"
+        and ("by (instance" in target["expr"] or "sum" not in target["expr"])
+        for name in metric_names(target["expr"])
+    }
+    assert {
+        "pipeline_records_total",
+        "pipeline_consumer_lag",
+        "pipeline_assigned_partitions",
+        "pipeline_batch_duration_seconds_bucket",
+        "up",
+    } <= per_member, per_member
+
+
+def test_lake_members_keep_their_service_name_as_instance() -> None:
+    """The lake job names each member by its compose service, not by a container address."""
+    text = (PROMETHEUS_DIR / "prometheus.yml").read_text()
+    lake = text[text.index("job_name: orders-consumer-lake") :]
+    assert "dns_sd_configs" in lake
+    assert re.search(r"source_labels:\s*\[__meta_dns_name\]\s*\n\s*target_label:\s*instance", lake)
+    names = re.findall(r'"(consumer-lake-\d)"', lake)
+    assert names == ["consumer-lake-1", "consumer-lake-2", "consumer-lake-3"]

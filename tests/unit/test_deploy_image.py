@@ -96,7 +96,7 @@ def _glob_regex(pattern: str) -> str:
 
 
 def test_image_is_slim_python_non_root_with_consumer_entrypoint() -> None:
-    """python:3.11-slim, non-root USER, orders-consumer run, a /data volume, port 9108."""
+    """python:3.11-slim, non-root USER, orders-consumer run, port 9108 on all interfaces."""
     assert build_args()["PYTHON_IMAGE"] == "python:3.11-slim"
     froms = [rest for word, rest in instructions() if word == "FROM"]
     assert all(rest.startswith("${PYTHON_IMAGE}") for rest in froms)
@@ -110,14 +110,38 @@ def test_image_is_slim_python_non_root_with_consumer_entrypoint() -> None:
         ["orders-consumer"]
     ]
     assert [exec_form(rest) for word, rest in stage if word == "CMD"] == [["run"]]
-    assert any(word == "VOLUME" and "/data" in rest for word, rest in stage)
     assert any(word == "EXPOSE" and "9108" in rest.split() for word, rest in stage)
+    env = " ".join(rest for word, rest in stage if word == "ENV")
+    assert "ORDERS_METRICS_HOST=0.0.0.0" in env.split(), "the HTTP server would bind 127.0.0.1"
+
+
+def test_no_volume_instruction_makes_anonymous_volumes() -> None:
+    """No VOLUME: every container of the image (the simulator's too) would get an unused one."""
+    assert not [rest for word, rest in instructions() if word == "VOLUME"]
+
+
+def test_runtime_carries_no_pip_or_setuptools_and_dev_pins_come_after_the_runtime_layer() -> None:
+    """The venv is made without pip, the base image's setuptools is removed, and a change of
+    requirements-dev.lock does not invalidate the layer that installs requirements.lock."""
+    steps = instructions()
+    runs = [rest for word, rest in steps if word == "RUN"]
+    assert any(re.search(r"-m venv\b.*--without-pip.* /opt/venv", run) for run in runs), runs
+    runtime_runs = [rest for word, rest in final_stage() if word == "RUN"]
+    assert any(re.search(r"pip uninstall .*\bsetuptools\b", run) for run in runtime_runs)
+    install = next(
+        i for i, (w, rest) in enumerate(steps) if w == "RUN" and "-r requirements.lock" in rest
+    )
+    dev_copy = next(
+        i for i, (w, rest) in enumerate(steps) if w == "COPY" and "requirements-dev.lock" in rest
+    )
+    assert dev_copy > install, "requirements-dev.lock is copied before the runtime install"
+    assert "--python /opt/venv/bin/python" in steps[install][1]
 
 
 def test_dependencies_come_from_the_lock_without_urls() -> None:
     """pip installs requirements.lock, whose lines are exact pins without URLs."""
     runs = " ".join(rest for word, rest in instructions() if word == "RUN")
-    assert re.search(r"pip install [^&]*-r requirements\.lock", runs)
+    assert re.search(r"pip (--python \S+ )?install [^&]*-r requirements\.lock", runs)
     pins = [
         line.strip()
         for line in (ROOT / "requirements.lock").read_text().splitlines()
