@@ -10,14 +10,17 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from consumer import flags
 from consumer.core.accounting import describe_problems
+from consumer.core.windows import Window
 from consumer.errors import ConfigError, PipelineError
-from consumer.runtime import audit, wiring
+from consumer.formats import to_csv, to_json, to_table
+from consumer.runtime import audit, reading, wiring
 from consumer.settings import KafkaSettings
-from consumer.warehouse.reports import REPORTS, read_only, run_report, to_csv, to_json, to_table
-from orders_common.exits import EXIT_FAILURE, EXIT_OK
+from consumer.warehouse.reports import REPORTS, read_only
+from orders_common.exits import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 from orders_common.flags import OneLineParser, add_env_flag, fail
 from orders_common.logs import configure_logging, get_logger
 
@@ -66,7 +69,27 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="rows to print (default 5; sales-by-channel lists every channel)",
     )
+    for end, text in (("since", "from"), ("until", "up to, not including")):
+        query.add_argument(
+            f"--{end}",
+            metavar="WHEN",
+            help=f"only orders created {text} WHEN (ISO date or timestamp, UTC unless it has an "
+            "offset); orders without created_at are left out of a windowed report",
+        )
     query.set_defaults(handler=_query)
+
+    sql = commands.add_parser(
+        "sql",
+        help="run one read-only SQL query",
+        description="Run one SELECT over the warehouse (also while a consumer runs: through its "
+        "local channel); anything but a read is refused.",
+    )
+    sql.add_argument("query", metavar="SQL", help="one SELECT (WITH, FROM-first, EXPLAIN...)")
+    flags.add(sql, "warehouse", (flags.DB,))
+    sql.add_argument(
+        "--format", choices=["table", "json", "csv"], default="table", help="output format"
+    )
+    sql.set_defaults(handler=_sql)
 
     audit = commands.add_parser(
         "audit",
@@ -106,13 +129,28 @@ def _run(args: argparse.Namespace) -> int:
 
 def _query(args: argparse.Namespace) -> int:
     try:
-        rows = run_report(args.db, args.name, args.limit)
+        window = Window.parse(args.since, args.until)
+        columns, values = reading.report(args.db, args.name, args.limit, window)
+    except ValueError as exc:
+        fail(PROG, str(exc), EXIT_USAGE)
     except PipelineError as exc:
         fail(PROG, str(exc), exc.exit_code)
-    columns = REPORTS[args.name]
-    if args.format == "json":
+    return _print(columns, values, args.format)
+
+
+def _sql(args: argparse.Namespace) -> int:
+    try:
+        columns, values = reading.sql(args.db, args.query)
+    except PipelineError as exc:
+        fail(PROG, str(exc), exc.exit_code)
+    return _print(columns, values, args.format)
+
+
+def _print(columns: list[str], values: list[tuple[Any, ...]], output: str) -> int:
+    rows = [dict(zip(columns, row, strict=True)) for row in values]
+    if output == "json":
         print(to_json(rows))
-    elif args.format == "csv":
+    elif output == "csv":
         print(to_csv(rows, columns))
     else:
         print(to_table(rows, columns))

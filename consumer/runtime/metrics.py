@@ -1,16 +1,16 @@
-"""Prometheus metrics and the /metrics, /healthz, /readyz endpoints (CONTRACT §7)."""
+"""The consumer's Prometheus metrics and health state (served by ``runtime.http``)."""
 
 from __future__ import annotations
 
-import threading
 import time
+from collections import deque
 from collections.abc import Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+RATE_WINDOW_SECONDS = 60.0
+THROUGHPUT_SAMPLES = 512
 BATCH_SECONDS_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -81,6 +81,9 @@ class Metrics:
         self._ready = False
         self._writable = True
         self._lag_partitions: set[str] = set()
+        self._records_seen = 0
+        self._throughput: deque[tuple[float, int]] = deque(maxlen=THROUGHPUT_SAMPLES)
+        self._throughput.append((time.monotonic(), 0))
 
     def tick(self) -> None:
         """The loop is alive."""
@@ -121,6 +124,8 @@ class Metrics:
         self.batches.inc()
         self.batch_duration.observe(seconds)
         self.batch_records.observe(records)
+        self._records_seen += records
+        self._throughput.append((time.monotonic(), self._records_seen))
 
     def mark_commit(self) -> None:
         self.last_commit.set(time.time())
@@ -133,37 +138,33 @@ class Metrics:
             self.lag.labels(str(partition)).set(value)
         self._lag_partitions = current
 
-    def serve(self, port: int, host: str = "0.0.0.0") -> ThreadingHTTPServer:
-        """Serve the three endpoints from a daemon thread."""
-        server = ThreadingHTTPServer((host, port), _handler_for(self))
-        threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
-        return server
+    def snapshot(self) -> dict[str, Any]:
+        """The figures the dashboard shows, as plain JSON values."""
+        now = time.monotonic()
+        window = [(t, n) for t, n in self._throughput if now - t <= RATE_WINDOW_SECONDS]
+        rate = 0.0
+        if len(window) >= 2 and window[-1][0] > window[0][0]:
+            rate = (window[-1][1] - window[0][1]) / (window[-1][0] - window[0][0])
+        return {
+            "records": {o: _value(self.records, o) for o in ("loaded", "duplicate", "rejected")},
+            "rejected_by_reason": _by_label(self.rejected),
+            "lag": _by_label(self.lag),
+            "batches": int(self.batches._value.get()),
+            "fact_rows": int(self.fact_rows._value.get()),
+            "records_per_second": round(rate, 1),
+            "last_commit_timestamp": self.last_commit._value.get() or None,
+            "ready": self.ready,
+        }
 
 
-def _handler_for(metrics: Metrics) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
-            if path == "/metrics":
-                self._send(200, generate_latest(metrics.registry), CONTENT_TYPE_LATEST)
-            elif path == "/healthz":
-                self._probe(metrics.alive)
-            elif path == "/readyz":
-                self._probe(metrics.ready)
-            else:
-                self._send(404, b"not found\n", "text/plain")
+def _value(counter: Counter, label: str) -> int:
+    return int(counter.labels(label)._value.get())
 
-        def _probe(self, ok: bool) -> None:
-            self._send(200 if ok else 503, b"ok\n" if ok else b"unavailable\n", "text/plain")
 
-        def _send(self, status: int, body: bytes, content_type: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Scrapes are not worth a log line each."""
-
-    return Handler
+def _by_label(metric: Counter | Gauge) -> dict[str, int]:
+    return {
+        next(iter(sample.labels.values())): int(sample.value)
+        for family in metric.collect()
+        for sample in family.samples
+        if sample.labels and not sample.name.endswith("_created")
+    }

@@ -11,6 +11,8 @@ from consumer.faults import NO_FAULTS, Faults
 from consumer.kafka.deadletter import DeadLetters
 from consumer.kafka.protocol import DeadLetterSink, Source
 from consumer.kafka.source import KafkaSource
+from consumer.runtime import http
+from consumer.runtime.channel import Channel, socket_path
 from consumer.runtime.loop import Pipeline
 from consumer.runtime.metrics import Metrics
 from consumer.runtime.reference import ReferenceFiles
@@ -89,6 +91,16 @@ def assemble(
     )
 
 
+def open_channel(warehouse: DuckDBWarehouse) -> Channel | None:
+    """The local channel beside the file, through which ``query`` and ``sql`` read it while
+    this process holds it; a consumer without one still runs (reads then wait for it)."""
+    try:
+        return Channel(socket_path(warehouse.path), warehouse.cursor)
+    except OSError as exc:  # e.g. a path too long for a Unix socket
+        log.warning("local_channel_unavailable", error=str(exc))
+        return None
+
+
 def run(settings: Settings, faults: Faults | None = None) -> None:
     """Build every part from ``settings``, run the pipeline to its end, and close them all."""
     faults = Faults.from_env() if faults is None else faults
@@ -100,8 +112,12 @@ def run(settings: Settings, faults: Faults | None = None) -> None:
         )
         stack.callback(warehouse.close)
         if settings.http.port is not None:
-            server = metrics.serve(settings.http.port, settings.http.host)
+            server = http.serve(metrics, settings.http.port, settings.http.host, warehouse.cursor)
+            stack.callback(server.server_close)
             stack.callback(server.shutdown)
+        channel = open_channel(warehouse)
+        if channel is not None:
+            stack.callback(channel.close)
         instance_id = None
         if kafka.static_membership:
             instance_id = kafka.group_instance_id or f"orders-consumer-{warehouse.instance_id()}"

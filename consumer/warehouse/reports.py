@@ -1,18 +1,16 @@
-"""The four report queries of the original design (CONTRACT §5) and their output formats."""
+"""The four report queries of the original design (docs/interface.md), with an optional time
+window, and read-only access to a warehouse file."""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from consumer.core.windows import EVERYTHING, Window
 from consumer.errors import ConfigError, DatabaseError, DatabaseLockedError
 from consumer.warehouse.duckdb_file import translate
 from consumer.warehouse.sqlfiles import report_query
@@ -25,19 +23,37 @@ REPORTS: dict[str, tuple[str, ...]] = {
 }
 UNLIMITED = ("sales-by-channel",)
 DEFAULT_LIMIT = 5
+MAX_LIMIT = 10_000
 
 
-def run_report(db_path: Path, name: str, limit: int | None = None) -> list[dict[str, Any]]:
-    """Rows of one report as dicts with exactly the contract's keys, in the contract's order."""
+def check_report(name: str, limit: int | None) -> int | None:
+    """The limit to apply, or ConfigError for an unknown report or a limit out of range."""
     if name not in REPORTS:
         raise ConfigError(f"unknown report {name!r}; choose from {', '.join(REPORTS)}")
     if limit is None and name not in UNLIMITED:
         limit = DEFAULT_LIMIT
-    if limit is not None and limit < 0:
-        raise ConfigError(f"--limit must be >= 0, got {limit}")
-    with read_only(db_path) as con:
-        rows = con.execute(report_query(name), {"limit": limit}).fetchall()
+    if limit is not None and not 0 <= limit <= MAX_LIMIT:
+        raise ConfigError(f"limit must be within 0..{MAX_LIMIT}, got {limit}")
+    return limit
+
+
+def report_rows(
+    con: Any, name: str, limit: int | None = None, window: Window = EVERYTHING
+) -> list[dict[str, Any]]:
+    """Rows of one report as dicts with exactly the contract's keys, in the contract's order,
+    read on ``con`` (any DuckDB connection that sees the star schema)."""
+    limit = check_report(name, limit)
+    rows = con.execute(report_query(name), {"limit": limit, **window.params()}).fetchall()
     return [dict(zip(REPORTS[name], row, strict=True)) for row in rows]
+
+
+def run_report(
+    db_path: Path, name: str, limit: int | None = None, window: Window = EVERYTHING
+) -> list[dict[str, Any]]:
+    """A report read from a warehouse file that no process holds."""
+    check_report(name, limit)
+    with read_only(db_path) as con:
+        return report_rows(con, name, limit, window)
 
 
 @contextmanager
@@ -51,67 +67,5 @@ def read_only(db_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     except duckdb.Error as exc:
         error = translate(exc, db_path)
         if isinstance(error, DatabaseLockedError):
-            raise DatabaseLockedError(
-                f"{error}; a running consumer holds it, query it after the consumer stops"
-            ) from exc
+            raise error from exc
         raise DatabaseError(f"cannot read {db_path}: {str(exc).splitlines()[0]}") from exc
-
-
-def _decimal_text(value: Decimal) -> str:
-    """Plain notation without trailing zeros beyond cents: 1234.5 -> '1234.50'."""
-    text = format(value.normalize(), "f")
-    whole, _, fraction = text.partition(".")
-    return f"{whole}.{fraction.ljust(2, '0')}"
-
-
-def to_json(rows: Sequence[dict[str, Any]]) -> str:
-    """A JSON array of objects; money stays an exact JSON number (never a binary float)."""
-
-    def value(v: Any) -> str:
-        return _decimal_text(v) if isinstance(v, Decimal) else json.dumps(v, ensure_ascii=False)
-
-    objects = (
-        "{" + ", ".join(f"{json.dumps(k)}: {value(v)}" for k, v in row.items()) + "}"
-        for row in rows
-    )
-    return "[" + ",\n ".join(objects) + "]"
-
-
-def to_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow(
-            "" if v is None else _decimal_text(v) if isinstance(v, Decimal) else v
-            for v in row.values()
-        )
-    return out.getvalue().rstrip("\n")
-
-
-def to_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
-    """An aligned table: text left, numbers right, NULL shown as (null)."""
-
-    def cell(v: Any) -> str:
-        if v is None:
-            return "(null)"
-        if isinstance(v, Decimal):
-            return f"{v:,.2f}" if v == v.quantize(Decimal("0.01")) else f"{v.normalize():,f}"
-        if isinstance(v, int):
-            return f"{v:,}"
-        return str(v)
-
-    cells = [[cell(v) for v in row.values()] for row in rows]
-    numeric = [any(isinstance(r[c], int | Decimal) for r in rows) for c in columns]
-    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
-
-    def line(values: Sequence[str]) -> str:
-        return "  ".join(
-            v.rjust(w) if right else v.ljust(w)
-            for v, w, right in zip(values, widths, numeric, strict=True)
-        ).rstrip()
-
-    body = [line(columns), line(["-" * w for w in widths]), *(line(r) for r in cells)]
-    if not rows:
-        body.append("(no rows)")
-    return "\n".join(body)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from consumer.faults import Faults
-from consumer.warehouse.reports import to_csv, to_json, to_table
+from consumer.formats import to_csv, to_json, to_table
 
 RUN = ["run", "--bootstrap-servers", "127.0.0.1:9", "--topic", "t", "--group-id", "g"]
 

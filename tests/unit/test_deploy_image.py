@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from consumer.runtime import http
 from consumer.runtime.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -192,7 +193,7 @@ def test_healthcheck_command_probes_healthz_of_a_real_metrics_server() -> None:
     assert "/healthz" in command[2]
     for alive, expected_exit in ((True, 0), (False, 1)):
         metrics = Metrics(liveness_timeout=60.0 if alive else 0.0)
-        server = metrics.serve(0, host="127.0.0.1")
+        server = http.serve(metrics, 0, "127.0.0.1", None)
         try:
             port = server.server_address[1]
             probe = subprocess.run(
