@@ -161,16 +161,19 @@ def load_extensions(con: duckdb.DuckDBPyConnection, *, remote: bool = False) -> 
         raise ConfigError("refusing a DuckDB connection that allows unsigned extensions")
     # The wheels are the only source: never download an extension behind the operator's back.
     con.execute("SET autoinstall_known_extensions = false")
-    wanted = [DUCKLAKE, POSTGRES, *([HTTPFS] if remote else [])]
     loaded = _loaded(con)
-    for ext in wanted:
-        if ext.name in loaded:
-            continue
-        path = loadable_path(ext)
-        try:
-            con.execute(f"LOAD {_quote(str(path))}")
-        except duckdb.Error as exc:
-            raise ConfigError(f"cannot load the DuckDB extension {ext.name}: {_line(exc)}") from exc
+    for ext in [DUCKLAKE, POSTGRES, *([HTTPFS] if remote else [])]:
+        if ext.name not in loaded:
+            load_extension(con, ext)
+
+
+def load_extension(con: duckdb.DuckDBPyConnection, ext: WheelExtension) -> None:
+    """LOAD one wheel's extension under its own name; DuckDB checks its signature."""
+    path = loadable_path(ext)
+    try:
+        con.execute(f"LOAD {_quote(str(path))}")
+    except duckdb.Error as exc:
+        raise ConfigError(f"cannot load the DuckDB extension {ext.name}: {_line(exc)}") from exc
 
 
 def attach_lake(
