@@ -1,4 +1,4 @@
-"""The native PostgreSQL launcher: its binaries are found, or one clear line says what to install."""
+"""The native PostgreSQL launcher: binaries found, or one clear line says what to install."""
 
 from __future__ import annotations
 
