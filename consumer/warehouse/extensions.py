@@ -218,6 +218,11 @@ def attach_lake(
             return
         except duckdb.Error as exc:
             text = str(exc)
+            if "required extension 'httpfs'" in text and HTTPFS.name not in _loaded(con):
+                # A reader without DATA_PATH learns only now that the lake's data are on S3
+                # (measured: loading httpfs costs ~190 ms, so it is not loaded by default).
+                load_extension(con, HTTPFS)
+                continue
             racing = "Failed to initialize DuckLake" in text and any(s in text for s in INIT_RACE)
             if racing and attempt < INIT_RACE_ATTEMPTS:
                 log.info("lake catalog initialised by another process; attaching again")
