@@ -8,12 +8,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from consumer.errors import ConfigError
+from consumer.errors import ConfigError, DatabaseError, PipelineError
 from consumer.warehouse.extensions import (
     POSTGRES,
     CatalogUnavailableError,
+    CommitConflictError,
     WheelExtension,
     attach_lake,
+    lake_error,
     load_extension,
     load_extensions,
 )
@@ -112,3 +114,34 @@ def test_an_unreachable_catalog_is_transient_one_line_and_hides_the_password(
     assert "Connection refused" in message
     assert str(port) in message
     assert "s3cret" not in message
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        # Messages as DuckDB 1.5.5 raised them in the two-process experiments.
+        (
+            "TransactionContext Error: Failed to commit: Failed to commit DuckLake transaction.\n"
+            'Transaction conflict - attempting to delete from table with index "1" - but another '
+            "transaction has inserted into it",
+            CommitConflictError,
+        ),
+        (
+            "TransactionContext Error: Failed to commit: Failed to commit DuckLake transaction.\n"
+            "Exceeded the maximum retry count of 10 set by the ducklake_max_retry_count setting.",
+            CommitConflictError,
+        ),
+        (
+            'TransactionContext Error: Failed to commit: Failed to execute query "ROLLBACK": ',
+            CatalogUnavailableError,
+        ),
+        ("TransactionContext Error: cannot rollback - no transaction is active", DatabaseError),
+    ],
+)
+def test_commit_failures_are_classified_for_the_retry_loop(
+    text: str, kind: type[PipelineError]
+) -> None:
+    """Conflicts and exhausted retries redo the batch; a lost catalog connection is an outage."""
+    error = lake_error(duckdb.TransactionException(text), "commit")
+    assert type(error) is kind
+    assert "\n" not in str(error)
