@@ -11,6 +11,8 @@ STAMP := $(VENV)/.installed-$(LOCK_HASH)
 KAFKA_PORT ?= 9092
 BOOTSTRAP ?= 127.0.0.1:$(KAFKA_PORT)
 export KAFKA_PORT
+POSTGRES_PORT ?= 5432
+export POSTGRES_PORT
 
 DEMO_ORDERS ?= 20000
 DEMO_SEED ?= 42
@@ -19,7 +21,7 @@ DATA ?= data
 BENCH_ARGS ?=
 
 .PHONY: help install lint fmt test test-unit soak demo bench kafka-up kafka-down kafka-status \
-        compose-check clean
+        postgres-up postgres-down postgres-status compose-check clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -78,6 +80,15 @@ kafka-down: install ## Stop the local Kafka broker
 
 kafka-status: install ## Tell whether the local Kafka broker runs
 	@$(PY) -m tools.localkafka status
+
+postgres-up: install ## Start a local PostgreSQL (DuckLake catalog, no Docker) on 127.0.0.1:$POSTGRES_PORT; idempotent
+	$(PY) -m tools.localpg up
+
+postgres-down: install ## Stop the local PostgreSQL server
+	$(PY) -m tools.localpg down
+
+postgres-status: install ## Tell whether the local PostgreSQL server runs
+	@$(PY) -m tools.localpg status
 
 compose-check: ## Validate docker-compose.yml (needs docker-compose, no Docker engine)
 	docker-compose -f docker-compose.yml --profile monitoring --profile lake config -q

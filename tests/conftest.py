@@ -1,9 +1,13 @@
-"""Session-wide real Kafka broker and per-test topics and groups.
+"""Session-wide real Kafka broker and PostgreSQL server; per-test topics, groups and catalogs.
 
 The broker is found in this order:
 1. ``KAFKA_BOOTSTRAP_SERVERS``, if set;
 2. the testcontainers Kafka module, if a Docker engine answers;
 3. the native launcher (``tools.localkafka``) on free ports with its own data directory.
+
+The PostgreSQL server of the DuckLake catalogs likewise: ``ORDERS_TEST_CATALOG`` (a libpq
+conninfo such as ``host=127.0.0.1 port=5432 user=postgres dbname=postgres``), else the
+testcontainers PostgreSQL module, else the native launcher (``tools.localpg``) on a free port.
 """
 
 from __future__ import annotations
@@ -17,15 +21,20 @@ from pathlib import Path
 from typing import Any
 
 import docker
+import duckdb
 import pytest
 from confluent_kafka.admin import AdminClient
 from testcontainers.community.kafka import KafkaContainer
+from testcontainers.community.postgres import PostgresContainer
 
+from consumer.warehouse.extensions import load_extensions
 from tests.harness import create_topic
 from tests.reliability.harness import FIGURES, Figures, format_table
 from tools.localkafka import LocalKafka
+from tools.localpg import LocalPostgres
 
 TESTCONTAINERS_IMAGE = os.environ.get("ORDERS_TEST_KAFKA_IMAGE", "confluentinc/cp-kafka:7.9.0")
+POSTGRES_IMAGE = os.environ.get("ORDERS_TEST_POSTGRES_IMAGE", "postgres:15")
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,76 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
         yield Broker(local.bootstrap, "native", local)
     finally:
         local.stop()
+
+
+@dataclass(frozen=True)
+class PgServer:
+    """A PostgreSQL server for catalogs: a conninfo to its maintenance database."""
+
+    conninfo: str
+    origin: str
+    local: LocalPostgres | None = None
+
+
+def with_dbname(conninfo: str, dbname: str) -> str:
+    """The same libpq conninfo, pointed at another database."""
+    kept = [part for part in conninfo.split() if not part.startswith("dbname=")]
+    return " ".join([*kept, f"dbname={dbname}"])
+
+
+def pg_execute(conninfo: str, *statements: str) -> None:
+    """Run statements outside a transaction (CREATE/DROP DATABASE), through DuckDB's postgres
+    extension: no PostgreSQL driver or psql needed on the test machine."""
+    con = duckdb.connect()
+    try:
+        load_extensions(con)
+        con.execute(f"ATTACH '{conninfo}' AS pg (TYPE postgres)")
+        for sql in statements:
+            con.execute("CALL postgres_execute('pg', ?, use_transaction := false)", [sql])
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    if conninfo := os.environ.get("ORDERS_TEST_CATALOG"):
+        yield PgServer(conninfo, "ORDERS_TEST_CATALOG")
+        return
+    if os.environ.get("ORDERS_TEST_NO_DOCKER") != "1" and _docker_engine_answers():
+        with PostgresContainer(
+            POSTGRES_IMAGE, username="postgres", password="postgres", dbname="postgres"
+        ) as container:
+            host = container.get_container_host_ip()
+            port = container.get_exposed_port(5432)
+            yield PgServer(
+                f"host={host} port={port} user=postgres password=postgres dbname=postgres",
+                "testcontainers",
+            )
+        return
+    local = LocalPostgres.ephemeral()
+    local.start()
+    try:
+        yield PgServer(local.conninfo, "native", local)
+    finally:
+        local.remove()
+
+
+@pytest.fixture(scope="session")
+def pg_catalog(pg_server: PgServer) -> str:
+    """A conninfo to the session's PostgreSQL server (its maintenance database)."""
+    return pg_server.conninfo
+
+
+@pytest.fixture
+def lake_catalog(pg_server: PgServer) -> Iterator[str]:
+    """A conninfo to a fresh database of its own (``lake_<uuid>``): no two tests share a catalog.
+    Dropped afterwards on a server we did not start (ours is deleted whole at the end)."""
+    name = f"lake_{uuid.uuid4().hex[:12]}"
+    pg_execute(pg_server.conninfo, f'CREATE DATABASE "{name}"')
+    yield with_dbname(pg_server.conninfo, name)
+    if pg_server.local is None:
+        with contextlib.suppress(Exception):
+            pg_execute(pg_server.conninfo, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
