@@ -211,7 +211,7 @@ class KafkaSource:
         topic id), starts at its log start."""
         try:
             self._describe()
-            ledger = self._callbacks.ledger()
+            ledger = self._callbacks.claim([tp.partition for tp in partitions])
             starts: dict[int, Start] = {}
             for tp in partitions:
                 low, high = self._consumer.get_watermark_offsets(

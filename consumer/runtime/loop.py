@@ -232,8 +232,13 @@ class Pipeline:
 
     # -- callbacks from the Kafka source (RebalanceListener) ---------------------------------
 
-    def ledger(self) -> dict[int, LedgerRow]:
-        return self._warehouse.ledger(self._source.topic)
+    def claim(self, partitions: list[int]) -> dict[int, LedgerRow]:
+        return self._retry(
+            "claim",
+            lambda: self._warehouse.claim(
+                self._source.topic, partitions, self._source.partition_count
+            ),
+        )
 
     def partitions_assigned(self, partitions: list[int], starts: dict[int, Start]) -> None:
         self._batches.resume(starts)
@@ -278,6 +283,7 @@ class Pipeline:
 
     def _forget(self, partitions: list[int]) -> None:
         self._batches.forget(partitions)
+        self._warehouse.release(partitions)
         self._owned_changed(self._source.assigned - set(partitions))
         self._metrics.set_lag(
             {p: v for p, v in self._batches.publish_lag().items() if p not in partitions}

@@ -69,7 +69,6 @@ class BatchWriter:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warehouse-writer")
         self._inflight: Future[_Written] | None = None
         self._batch_number = 0
-        self._next_batch_id = warehouse.last_batch_id() + 1
         self._next: dict[int, int] = {}
         self._first: dict[int, int] = {}
         self._skipped: dict[int, tuple[int, int]] = {}
@@ -149,8 +148,7 @@ class BatchWriter:
     def _prepare(self, records: Records, positions: Mapping[int, int] | None) -> _Prepared:
         started = time.perf_counter()
         self._batch_number += 1
-        batch_id = self._next_batch_id
-        self._next_batch_id += 1
+        batch_id = self._warehouse.next_batch_id()
         skipped, self._skipped = self._skipped, {}
         batch = build_batch(
             batch_id,

@@ -57,6 +57,7 @@ class DuckDBWarehouse:
             "memory_limit": memory_limit,
         }
         self._con = self._connect()
+        self._last_batch_id: int | None = None
 
     @property
     def description(self) -> str:
@@ -119,9 +120,22 @@ class DuckDBWarehouse:
             ).fetchall()
         return {int(p): LedgerRow(int(n), t, None if f is None else int(f)) for p, n, t, f in rows}
 
-    def last_batch_id(self) -> int:
-        rows = self._con.execute("SELECT coalesce(max(batch_id), 0) FROM load_batches").fetchall()
-        return int(rows[0][0])
+    def claim(
+        self, topic: str, partitions: list[int], partition_count: int
+    ) -> dict[int, LedgerRow]:
+        """One process owns the file: there is no one to fence; the rows as they are."""
+        rows = self.ledger(topic)
+        return {p: rows[p] for p in partitions if p in rows}
+
+    def release(self, partitions: list[int]) -> None:
+        pass
+
+    def next_batch_id(self) -> int:
+        if self._last_batch_id is None:
+            rows = self._con.execute("SELECT coalesce(max(batch_id), 0) FROM load_batches")
+            self._last_batch_id = int(rows.fetchall()[0][0])
+        self._last_batch_id += 1
+        return self._last_batch_id
 
     def committed_result(self, batch_id: int) -> BatchResult | None:
         with self._con.cursor() as cursor:
@@ -202,6 +216,7 @@ class DuckDBWarehouse:
             plan = plan_batch(batch, known)
             statements.insert_loaded(con, plan, step)
             statements.insert_accounting(con, plan, step)
+            statements.upsert_ledger(con, plan, step)
             before_commit(plan.rejects)
         return plan.result()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import polars as pl
 
@@ -41,7 +41,24 @@ class Warehouse(Protocol):
         """Per partition, the next offset to read and the topic id, as committed with the data."""
         ...
 
-    def last_batch_id(self) -> int: ...
+    def claim(
+        self, topic: str, partitions: list[int], partition_count: int
+    ) -> dict[int, LedgerRow]:
+        """Become the writer of these partitions (a lake fences their previous owner); their
+        ledger rows, read after the claim."""
+        ...
+
+    def release(self, partitions: list[int]) -> None:
+        """These partitions were given away."""
+        ...
+
+    def next_batch_id(self) -> int:
+        """An id no other batch of this warehouse has, nor will have."""
+        ...
+
+    def cursor(self) -> Any:
+        """A read connection of its own, on which the star schema's tables resolve."""
+        ...
 
     def committed_result(self, batch_id: int) -> BatchResult | None:
         """What batch ``batch_id`` wrote, if its transaction committed (after an ambiguous

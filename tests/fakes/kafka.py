@@ -172,7 +172,7 @@ class FakeSource:
         listener = self._listener
         assert listener is not None, "poll before subscribe"
         if kind == "assign":
-            ledger = listener.ledger()
+            ledger = listener.claim(partitions)
             starts = {
                 p: start_of(ledger.get(p), self.topic_id, self._log.log_start[p])
                 for p in partitions
