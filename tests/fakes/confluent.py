@@ -124,7 +124,7 @@ def topic_metadata(partitions: int, error: KafkaError | None = None) -> Any:
     return SimpleNamespace(partitions={p: object() for p in range(partitions)}, error=error)
 
 
-def failed_partition(error: KafkaError) -> Any:
+def failed_partition(error: KafkaError | None) -> Any:
     """A commit result entry carrying a per-partition error (TopicPartition.error is read-only)."""
     return SimpleNamespace(error=error)
 

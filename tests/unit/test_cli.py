@@ -16,11 +16,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 import structlog
 
 from consumer import cli, flags
 from consumer.runtime import wiring
+from orders_common.logs import LogFormat, configure_logging
 from tests.unit.warehouse.batchkit import held_by_another_process, warehouse_with_orders
 
 BASE = ["--bootstrap-servers", "127.0.0.1:9", "--topic", "t", "--group-id", "g"]
@@ -40,10 +42,9 @@ def process_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     three back afterwards, and keep loggers uncached so none keeps this test's stdout."""
     saved_logging = structlog.get_config()
     saved_gc, saved_switch = gc.get_threshold(), sys.getswitchinterval()
-    configure = cli.configure_logging
 
-    def configure_uncached(log_format: Any, level: str) -> None:
-        configure(log_format, level)
+    def configure_uncached(log_format: LogFormat, level: str) -> None:
+        configure_logging(log_format, level)
         structlog.configure(cache_logger_on_first_use=False)
 
     monkeypatch.setattr(cli, "configure_logging", configure_uncached)
@@ -188,6 +189,7 @@ BAD_ENV = [
     ("ORDERS_STARTUP_TIMEOUT", "inf", "--startup-timeout"),
     ("ORDERS_UNTIL_IDLE", "-1", "--until-idle"),
     ("ORDERS_RETRY_SECONDS", "-inf", "--retry-seconds"),
+    ("ORDERS_RETRY_SECONDS", "0", "--retry-seconds"),
     ("ORDERS_REFERENCE_POLL_SECONDS", "nan", "--reference-poll-seconds"),
     ("ORDERS_METRICS_PORT", "99999", "--metrics-port"),
     ("ORDERS_LOG_FORMAT", "xml", "--log-format"),
@@ -378,10 +380,10 @@ def test_an_unreachable_broker_exits_1_with_one_line_after_the_startup_timeout(
 ) -> None:
     """Nothing listens on the bootstrap port: exit 1, one stderr line saying Kafka cannot be
     reached; the logs on stdout are JSON lines recording the failure."""
+    db = tmp_path / "w.duckdb"
     argv = run_args(
-        tmp_path / "w.duckdb", "--startup-timeout", "1", "--log-format", "json",
-        "--metrics-port", str(free_port()),
-    )  # fmt: skip
+        db, "--startup-timeout", "1", "--log-format", "json", "--metrics-port", str(free_port())
+    )
     with pytest.raises(SystemExit) as caught:
         cli.main(argv)
     assert caught.value.code == 1
@@ -390,6 +392,9 @@ def test_an_unreachable_broker_exits_1_with_one_line_after_the_startup_timeout(
     assert "cannot reach Kafka" in err
     events = [json.loads(line)["event"] for line in out.splitlines()]
     assert "consumer_failed" in events
+    # The database was closed on the way out: this process can open it again, read-only.
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM kafka_offsets").fetchall() == [(0,)]
 
 
 @pytest.mark.usefixtures("process_state")

@@ -7,6 +7,7 @@ import dataclasses
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -135,7 +136,8 @@ NOT_FINITE = [math.nan, math.inf, -math.inf]
 def test_batch_settings_refuse_nan_and_infinities(value: float, field: str, flag: str) -> None:
     """Built in code (not from flags), a non-finite duration is still ConfigError naming it."""
     with pytest.raises(ConfigError, match=flag):
-        dataclasses.replace(BatchSettings(), **{field: value})
+        changes: dict[str, Any] = {field: value}
+        dataclasses.replace(BatchSettings(), **changes)
 
 
 @pytest.mark.parametrize("value", [*NOT_FINITE, 0.0, -1.0])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -40,14 +40,14 @@ def order(
 
 # Totals by hand: u-1 buys 2 x 10.50 + 4 x 3.25 = 34.00; u-2 buys 3.25 + 10.50 = 13.75.
 # p-2 sells 5 units, p-1 sells 3. Channels: web 21.00, app 13.75, none 13.00.
-ORDERS = [
+ORDERS: list[bytes | None] = [
     order("o-1", "u-1", [("p-1", 2, "10.50")], metadata={"source": "web"}),
     order("o-2", "u-2", [("p-2", 1, "3.25"), ("p-1", 1, "10.50")], metadata={"source": "app"}),
     order("o-3", "u-1", [("p-2", 4, "3.25")]),
 ]
 
 
-def records(values: list[bytes | None], partition: int = 0, first: int = 0) -> Records:
+def records(values: Sequence[bytes | None], partition: int = 0, first: int = 0) -> Records:
     """Consecutive records of one partition, keyed by nothing."""
     n = len(values)
     return Records(list(values), [None] * n, [partition] * n, list(range(first, first + n)))
@@ -55,7 +55,7 @@ def records(values: list[bytes | None], partition: int = 0, first: int = 0) -> R
 
 def write(
     warehouse: DuckDBWarehouse,
-    values: list[bytes | None],
+    values: Sequence[bytes | None],
     batch_id: int = 1,
     *,
     partition: int = 0,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -85,7 +86,7 @@ def test_a_database_held_by_a_running_consumer_says_so(db: Path) -> None:
 
 # -- output formats -------------------------------------------------------------------------
 
-ROWS = [
+ROWS: list[dict[str, Any]] = [
     {"source": "web", "total_sales": Decimal("1234.5000")},
     {"source": "app", "total_sales": Decimal("0.1250")},
     {"source": None, "total_sales": Decimal("7")},
