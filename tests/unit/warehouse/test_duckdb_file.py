@@ -1,0 +1,180 @@
+"""The DuckDB warehouse on real temp files: locks, bad paths, foreign files, reconnecting,
+reference upserts over placeholders, and what a committed batch reads back as."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from consumer.core.reasons import INVALID_JSON
+from consumer.errors import DatabaseError, DatabaseLockedError, TerminalError, TransientError
+from consumer.warehouse.duckdb_file import DuckDBWarehouse, translate
+from tests.unit.warehouse.batchkit import ORDERS, TOPIC, held_by_another_process, write
+
+
+def rows(path: Path, sql: str) -> list[tuple[object, ...]]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_a_database_held_by_another_process_is_refused_naming_that_process(
+    tmp_path: Path,
+) -> None:
+    """A second writer gets DatabaseLockedError (not a retryable error) naming the holder's PID."""
+    path = tmp_path / "w.duckdb"
+    DuckDBWarehouse(path).close()
+    with held_by_another_process(path) as pid, pytest.raises(DatabaseLockedError) as caught:
+        DuckDBWarehouse(path)
+    message = str(caught.value)
+    assert f"PID {pid}" in message
+    assert str(path) in message
+    assert "\n" not in message
+
+
+def test_a_lock_message_without_a_pid_still_says_the_database_is_in_use() -> None:
+    """DuckDB's lock error maps to DatabaseLockedError whether or not it names a PID."""
+    error = translate(duckdb.IOException('Could not set lock on file "w.duckdb"'), Path("w"))
+    assert isinstance(error, DatabaseLockedError)
+    assert "PID" not in str(error)
+    assert "in use" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind"),
+    [
+        (duckdb.IOException("disk full"), TransientError),
+        (duckdb.TransactionException("conflict"), TransientError),
+        (duckdb.ConstraintException("duplicate key"), TerminalError),
+        (duckdb.CatalogException("no such table"), TerminalError),
+    ],
+)
+def test_duckdb_errors_map_to_retryable_or_terminal(exc: duckdb.Error, kind: type) -> None:
+    """I/O and transaction conflicts are retried; a broken statement or schema is not."""
+    error = translate(exc, Path("w.duckdb"))
+    assert type(error) is kind
+    assert str(exc) in str(error)
+
+
+def test_a_directory_is_not_a_database(tmp_path: Path) -> None:
+    """Pointing the warehouse at a directory fails with DatabaseError naming the path."""
+    with pytest.raises(DatabaseError, match="cannot open database") as caught:
+        DuckDBWarehouse(tmp_path)
+    assert str(tmp_path) in str(caught.value)
+
+
+def test_a_parent_that_cannot_be_created_is_a_database_error(tmp_path: Path) -> None:
+    """A database under a regular file (no directory can be made there) is DatabaseError."""
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(DatabaseError, match="cannot create"):
+        DuckDBWarehouse(blocker / "sub" / "w.duckdb")
+
+
+def test_a_foreign_duckdb_file_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    """A DuckDB file of another application, whose schema_version differs, is not migrated."""
+    path = tmp_path / "other.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE TABLE schema_version (label VARCHAR)")
+    with pytest.raises(DatabaseError, match="cannot apply the schema"):
+        DuckDBWarehouse(path)
+    tables = {r[0] for r in rows(path, "SELECT table_name FROM information_schema.tables")}
+    assert tables == {"schema_version"}
+
+
+def test_reopening_keeps_the_instance_id_and_the_ledger(tmp_path: Path) -> None:
+    """The instance id (static membership) and the ledger survive a close and a reopen."""
+    path = tmp_path / "w.duckdb"
+    first = DuckDBWarehouse(path)
+    write(first, ORDERS, partition=2, first=40)
+    instance = first.instance_id()
+    first.close()
+    again = DuckDBWarehouse(path)
+    try:
+        assert again.instance_id() == instance
+        assert again.ledger(TOPIC) == {2: 40 + len(ORDERS)}
+        assert again.ledger("another-topic") == {}
+    finally:
+        again.close()
+
+
+def test_reconnect_gives_a_working_connection_to_the_same_data(tmp_path: Path) -> None:
+    """After reconnect() the warehouse reads what it wrote before and writes on."""
+    warehouse = DuckDBWarehouse(tmp_path / "w.duckdb")
+    try:
+        write(warehouse, ORDERS[:1], batch_id=1)
+        warehouse.reconnect()
+        write(warehouse, ORDERS[1:], batch_id=2, first=1)
+        assert warehouse.last_batch_id() == 2
+        assert warehouse.ledger(TOPIC) == {0: len(ORDERS)}
+        with warehouse.cursor() as cursor:
+            assert cursor.execute("SELECT count(*) FROM dim_order").fetchall() == [(3,)]
+    finally:
+        warehouse.close()
+
+
+def test_reference_data_completes_placeholders_and_adds_new_rows(tmp_path: Path) -> None:
+    """Users and products first seen in orders are placeholders until the CSV data arrives;
+    then they are complete and no longer inferred, and unseen ones are added."""
+    path = tmp_path / "w.duckdb"
+    warehouse = DuckDBWarehouse(path)
+    write(warehouse, ORDERS)
+    users = pl.DataFrame(
+        {
+            "user_id": ["u-1", "u-9"],
+            "name": ["Ada", "Nine"],
+            "email": ["ada@example.com", None],
+            "country": ["FR", None],
+            "signup_date": pl.Series([None, None], dtype=pl.Date),
+        }
+    )
+    products = pl.DataFrame(
+        {"sku": ["p-2"], "name": ["Pen"], "category": ["office"], "list_price": ["3.2500"]},
+    ).with_columns(pl.col("list_price").cast(pl.Decimal(18, 4)))
+    warehouse.upsert_reference(users, products)
+    warehouse.close()
+    assert rows(path, "SELECT user_id, name, country, is_inferred FROM dim_user ORDER BY 1") == [
+        ("u-1", "Ada", "FR", False),
+        ("u-2", None, None, True),
+        ("u-9", "Nine", None, False),
+    ]
+    assert rows(path, "SELECT sku, name, is_inferred FROM dim_product ORDER BY 1") == [
+        ("p-1", None, True),
+        ("p-2", "Pen", False),
+    ]
+
+
+def test_upserting_only_one_dimension_leaves_the_other_alone(tmp_path: Path) -> None:
+    """upsert_reference(None, products) does not touch dim_user."""
+    path = tmp_path / "w.duckdb"
+    warehouse = DuckDBWarehouse(path)
+    write(warehouse, ORDERS)
+    products = pl.DataFrame(
+        {"sku": ["p-1"], "name": ["Cup"], "category": [None], "list_price": [None]},
+        schema={"sku": pl.String, "name": pl.String, "category": pl.String,
+                "list_price": pl.Decimal(18, 4)},
+    )  # fmt: skip
+    warehouse.upsert_reference(None, products)
+    warehouse.close()
+    assert rows(path, "SELECT count(*) FROM dim_user WHERE is_inferred") == [(2,)]
+    assert rows(path, "SELECT name FROM dim_product WHERE sku = 'p-1'") == [("Cup",)]
+
+
+def test_committed_result_reads_back_what_a_batch_wrote(tmp_path: Path) -> None:
+    """After a batch commits, committed_result gives its counts and rejects; before, None."""
+    warehouse = DuckDBWarehouse(tmp_path / "w.duckdb")
+    try:
+        assert warehouse.committed_result(1) is None
+        # o-1 again identical (a duplicate), and a record that is not JSON (a reject).
+        values = [*ORDERS, ORDERS[0], b"{not json"]
+        written = write(warehouse, values, batch_id=1)
+        found = warehouse.committed_result(1)
+        assert found is not None
+        assert (found.loaded, found.duplicates, found.fact_rows) == (3, 1, 4)
+        assert (written.loaded, written.duplicates, written.fact_rows) == (3, 1, 4)
+        assert found.rejects.rows() == [(0, 4, INVALID_JSON)]
+        assert warehouse.committed_result(2) is None
+    finally:
+        warehouse.close()
