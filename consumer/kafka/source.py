@@ -217,7 +217,8 @@ class KafkaSource:
                 low, high = self._consumer.get_watermark_offsets(
                     TopicPartition(self.topic, tp.partition), timeout=10, cached=False
                 )
-                self._marks[tp.partition] = (max(low, 0), high)
+                if high >= 0:
+                    self._marks[tp.partition] = (max(low, 0), high)
                 start = start_of(ledger.get(tp.partition), self.topic_id, low)
                 tp.offset = start.offset
                 starts[tp.partition] = start

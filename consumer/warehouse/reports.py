@@ -33,7 +33,7 @@ def check_report(name: str, limit: int | None) -> int | None:
     if limit is None and name not in UNLIMITED:
         limit = DEFAULT_LIMIT
     if limit is not None and not 0 <= limit <= MAX_LIMIT:
-        raise ConfigError(f"limit must be within 0..{MAX_LIMIT}, got {limit}")
+        raise ConfigError(f"--limit must be within 0..{MAX_LIMIT}, got {limit}")
     return limit
 
 

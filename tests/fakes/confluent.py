@@ -102,8 +102,39 @@ class FakeConsumer:
         self.events.append("incremental_unassign")
         self.owned -= {tp.partition for tp in partitions}
 
+    def memberid(self) -> str:
+        return "member-me"
+
+    def pause(self, partitions: list[TopicPartition]) -> None:
+        self.events.append("pause:" + ",".join(str(tp.partition) for tp in partitions))
+
+    def resume(self, partitions: list[TopicPartition]) -> None:
+        self.events.append("resume:" + ",".join(str(tp.partition) for tp in partitions))
+
     def close(self) -> None:
         self.closed = True
+
+
+class FakeClusterAdmin:
+    """The admin calls of the source: a topic id, and the group's members."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+        self.topic_id: str | None = "topic-id-1"
+        self.members: list[Any] = []
+
+    def describe_topics(self, topics: Any) -> dict[str, Future[Any]]:
+        future: Future[Any] = Future()
+        if self.topic_id is None:
+            future.set_exception(KafkaException(KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART)))
+        else:
+            future.set_result(SimpleNamespace(topic_id=self.topic_id))
+        return {name: future for name in topics.topic_names}
+
+    def describe_consumer_groups(self, groups: list[str]) -> dict[str, Future[Any]]:
+        future: Future[Any] = Future()
+        future.set_result(SimpleNamespace(members=self.members))
+        return {group: future for group in groups}
 
 
 def message(

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
+from consumer.core.positions import LedgerRow, Start
 from consumer.errors import (
     BrokerUnavailableError,
     ConfigError,
@@ -17,23 +18,30 @@ from consumer.errors import (
 )
 from consumer.kafka.source import KafkaSource
 from consumer.settings import KafkaSettings
-from tests.fakes.confluent import FakeConsumer, failed_partition, message, topic_metadata
+from tests.fakes.confluent import (
+    FakeClusterAdmin,
+    FakeConsumer,
+    failed_partition,
+    message,
+    topic_metadata,
+)
 
 TOPIC = "orders"
 
 
 class Listener:
-    """Records what the source tells the loop; answers ``ledger`` from a dict."""
+    """Records what the source tells the loop; answers ``claim`` from a dict of next offsets."""
 
     def __init__(self, ledger: dict[int, int] | None = None) -> None:
         self.stored = dict(ledger or {})
         self.calls: list[tuple[Any, ...]] = []
 
-    def ledger(self) -> dict[int, int]:
-        return dict(self.stored)
+    def claim(self, partitions: list[int]) -> dict[int, LedgerRow]:
+        return {p: LedgerRow(o, "topic-id-1", 0) for p, o in self.stored.items() if p in partitions}
 
-    def partitions_assigned(self, partitions: list[int], starts: dict[int, int]) -> None:
-        self.calls.append(("assigned", sorted(partitions), starts))
+    def partitions_assigned(self, partitions: list[int], starts: dict[int, Start]) -> None:
+        offsets = {p: start.offset for p, start in starts.items()}
+        self.calls.append(("assigned", sorted(partitions), offsets))
 
     def partitions_revoking(self, partitions: list[int]) -> None:
         self.calls.append(("revoking", sorted(partitions)))
@@ -52,7 +60,7 @@ def make(
         return made[0]
 
     kafka = KafkaSettings("127.0.0.1:9", "g", topic=TOPIC, **settings)
-    return KafkaSource(kafka, instance_id, client=client), made[0]
+    return KafkaSource(kafka, instance_id, client=client, admin=FakeClusterAdmin), made[0]
 
 
 def subscribed(
@@ -250,6 +258,7 @@ def test_end_offsets_asks_the_broker_for_every_owned_partition() -> None:
     """end_offsets reads uncached watermarks of exactly the owned partitions."""
     source, consumer, _ = subscribed(0, 2)
     consumer.watermarks = {0: (0, 10), 1: (0, 99), 2: (5, 8)}
+    consumer.watermark_calls.clear()  # those of the assignment
     assert source.end_offsets() == {0: (0, 10), 2: (5, 8)}
     assert sorted(consumer.watermark_calls) == [(0, False), (2, False)]
 
@@ -266,6 +275,7 @@ def test_cached_watermarks_skip_unknown_partitions_and_clamp_the_low_mark() -> N
     """Cached marks are read without a request; a partition not fetched yet is left out, and
     an unknown low mark is reported as 0."""
     source, consumer, _ = subscribed(0, 1, 2)
+    consumer.watermark_calls.clear()  # those of the assignment
     consumer.cached = {0: (3, 10), 1: (-1001, 4)}
     assert source.cached_watermarks() == {0: (3, 10), 1: (0, 4)}
     assert {cached for _, cached in consumer.watermark_calls} == {True}
@@ -291,3 +301,27 @@ def test_close_closes_the_client() -> None:
     source, consumer, _ = subscribed(0)
     source.close()
     assert consumer.closed
+
+
+def test_an_assignment_starts_where_the_ledger_says_or_at_the_log_start() -> None:
+    """The ledger is the only authority: a partition with a row starts there; one without
+    starts at its log start (asked from the broker), whatever the group committed."""
+    source, consumer = make()
+    listener = Listener({0: 7})
+    source.subscribe(listener)
+    consumer.watermarks = {0: (0, 20), 1: (4, 9)}
+    consumer.topics = {TOPIC: topic_metadata(2)}
+    consumer.assign(TOPIC, 0, 1)
+    assert listener.calls == [("assigned", [0, 1], {0: 7, 1: 4})]
+    assert source.topic_id == "topic-id-1" and source.partition_count == 2
+
+
+def test_a_file_consumer_holds_partitions_until_released() -> None:
+    """hold pauses fetching of the partitions; release resumes all of them."""
+    source, consumer, _ = subscribed(0, 1)
+    source.hold([0, 1])
+    source.release()
+    assert [e for e in consumer.events if e.startswith(("pause", "resume"))] == [
+        "pause:0,1",
+        "resume:0,1",
+    ]

@@ -9,13 +9,14 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from consumer.runtime import http as http_server
 from consumer.runtime.metrics import Metrics
 
 
 class Server:
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
-        self.http = metrics.serve(0, "127.0.0.1")  # port 0: the kernel picks a free one
+        self.http = http_server.serve(metrics, 0, "127.0.0.1", None)  # port 0: the kernel picks one
         self.port = self.http.server_address[1]
 
     def get(self, path: str) -> tuple[int, str, str]:

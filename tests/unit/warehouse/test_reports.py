@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 
 from consumer.errors import ConfigError, DatabaseError, DatabaseLockedError
-from consumer.warehouse.reports import run_report, to_csv, to_json, to_table
+from consumer.formats import to_csv, to_json, to_table
+from consumer.runtime import reading
+from consumer.warehouse.reports import run_report
 from tests.unit.warehouse.batchkit import held_by_another_process, warehouse_with_orders
 
 
@@ -77,11 +79,14 @@ def test_a_file_that_is_not_a_database_is_a_database_error(tmp_path: Path) -> No
 
 
 def test_a_database_held_by_a_running_consumer_says_so(db: Path) -> None:
-    """A file a writer holds is DatabaseLockedError naming the holder and what to do."""
+    """A file a writer holds is DatabaseLockedError naming the holder; read through
+    ``reading`` it also says that the holder offers no local channel to read it through."""
     with held_by_another_process(db) as pid, pytest.raises(DatabaseLockedError) as caught:
         run_report(db, "top-users")
     assert f"PID {pid}" in str(caught.value)
-    assert "after the consumer stops" in str(caught.value)
+    with held_by_another_process(db), pytest.raises(DatabaseLockedError) as through:
+        reading.report(db, "top-users", None)
+    assert "offers no local channel" in str(through.value)
 
 
 # -- output formats -------------------------------------------------------------------------
