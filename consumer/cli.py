@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from consumer import flags
@@ -19,9 +18,9 @@ from consumer.errors import ConfigError, PipelineError
 from consumer.formats import to_csv, to_json, to_table
 from consumer.runtime import audit, reading, wiring
 from consumer.settings import KafkaSettings
-from consumer.warehouse.reports import REPORTS, read_only
+from consumer.warehouse.reports import REPORTS
 from orders_common.exits import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
-from orders_common.flags import OneLineParser, add_env_flag, fail
+from orders_common.flags import OneLineParser, fail
 from orders_common.logs import configure_logging, get_logger
 
 PROG = "orders-consumer"
@@ -48,15 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print a report: " + ", ".join(REPORTS) + ".",
     )
     query.add_argument("name", choices=list(REPORTS), help="the report")
-    add_env_flag(
-        query,
-        "--db",
-        env="ORDERS_DB",
-        required=True,
-        type=Path,
-        metavar="PATH",
-        help="DuckDB file written by `run`",
-    )
+    flags.add(query, "warehouse", flags.WAREHOUSE)
     query.add_argument(
         "--format",
         choices=["table", "json", "csv"],
@@ -85,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         "local channel); anything but a read is refused.",
     )
     sql.add_argument("query", metavar="SQL", help="one SELECT (WITH, FROM-first, EXPLAIN...)")
-    flags.add(sql, "warehouse", (flags.DB,))
+    flags.add(sql, "warehouse", flags.WAREHOUSE)
     sql.add_argument(
         "--format", choices=["table", "json", "csv"], default="table", help="output format"
     )
@@ -100,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         "ledger. Exit 0 when complete, 1 naming the missing or doubled offsets.",
     )
     flags.add(audit, "kafka", (flags.BOOTSTRAP, flags.TOPIC))
-    flags.add(audit, "warehouse", (flags.DB,))
+    flags.add(audit, "warehouse", flags.WAREHOUSE)
     audit.add_argument("--format", choices=["table", "json"], default="table", help="output format")
     audit.set_defaults(handler=_audit)
     return parser
@@ -130,7 +121,8 @@ def _run(args: argparse.Namespace) -> int:
 def _query(args: argparse.Namespace) -> int:
     try:
         window = Window.parse(args.since, args.until)
-        columns, values = reading.report(args.db, args.name, args.limit, window)
+        target = flags.warehouse_from_args(args)
+        columns, values = reading.report(target, args.name, args.limit, window)
     except ValueError as exc:
         fail(PROG, str(exc), EXIT_USAGE)
     except PipelineError as exc:
@@ -140,7 +132,7 @@ def _query(args: argparse.Namespace) -> int:
 
 def _sql(args: argparse.Namespace) -> int:
     try:
-        columns, values = reading.sql(args.db, args.query)
+        columns, values = reading.sql(flags.warehouse_from_args(args), args.query)
     except PipelineError as exc:
         fail(PROG, str(exc), exc.exit_code)
     return _print(columns, values, args.format)
@@ -163,7 +155,7 @@ def _audit(args: argparse.Namespace) -> int:
         kafka = KafkaSettings(
             bootstrap_servers=args.bootstrap_servers, group_id="audit", topic=args.topic
         )
-        with read_only(args.db) as con:
+        with reading.connect(flags.warehouse_from_args(args)) as con:
             audits = audit.audit(con, kafka)
     except PipelineError as exc:
         fail(PROG, str(exc), exc.exit_code)

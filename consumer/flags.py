@@ -52,8 +52,23 @@ BOOTSTRAP = Flag(
     env=("ORDERS_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"), required=True,
 )  # fmt: skip
 TOPIC = Flag("--topic", "topic to consume", None, "T")
-DB = Flag("--db", "DuckDB file (created if missing; one consumer process per file)", Path, "PATH",
-          required=True)  # fmt: skip
+DB = Flag("--db", "DuckDB file (created if missing; one consumer process per file)", Path, "PATH")
+CATALOG = Flag(
+    "--catalog",
+    "DuckLake catalog, postgres:CONNINFO (e.g. 'postgres:host=127.0.0.1 "
+    "user=postgres dbname=lake'); excludes --db",
+    None,
+    "postgres:CONNINFO",
+)
+DATA_PATH = Flag(
+    "--data-path",
+    "where the lake keeps its Parquet files: a directory or "
+    "s3://bucket/prefix (S3 credentials from AWS_ACCESS_KEY_ID, "
+    "AWS_SECRET_ACCESS_KEY, ORDERS_S3_ENDPOINT...)",
+    None,
+    "DIR|s3://...",
+)
+WAREHOUSE = (DB, CATALOG, DATA_PATH)
 KAFKA = (
     BOOTSTRAP,
     TOPIC,
@@ -115,7 +130,7 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
         "the delivery guarantee depends on are refused [env: $ORDERS_KAFKA_OPTIONS, KEY=VALUE "
         "pairs separated by ';']",
     )
-    add(parser, "warehouse", (DB,))
+    add(parser, "warehouse", WAREHOUSE)
     add(parser, "batches", BATCH)
     add(parser, "reference data", REFERENCE)
     add(parser, "http", HTTP)
@@ -136,7 +151,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             startup_timeout=args.startup_timeout,
             options=parse_kafka_options(args.kafka_option),
         ),
-        warehouse=WarehouseSettings(db_path=args.db),
+        warehouse=warehouse_from_args(args),
         batch=BatchSettings(
             max_records=args.batch_max_records,
             max_seconds=args.batch_max_seconds,
@@ -151,3 +166,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         http=HttpSettings(port=args.metrics_port, host=args.metrics_host),
         logging=LogSettings(format=args.log_format, level=args.log_level),
     )
+
+
+def warehouse_from_args(args: argparse.Namespace) -> WarehouseSettings:
+    return WarehouseSettings(db_path=args.db, catalog=args.catalog, data_path=args.data_path)

@@ -85,12 +85,31 @@ class BatchSettings:
 
 @dataclass(frozen=True)
 class WarehouseSettings:
-    db_path: Path
+    """A DuckDB file (``db_path``) or a DuckLake lakehouse (``catalog``, ``data_path``)."""
+
+    db_path: Path | None = None
+    catalog: str | None = None
+    data_path: str | None = None
     memory_limit: str = "256MB"
 
     def __post_init__(self) -> None:
-        if self.db_path.is_dir():
+        if (self.db_path is None) == (self.catalog is None):
+            raise ConfigError(
+                "give the warehouse as --db PATH or as --catalog postgres:CONNINFO "
+                "[--data-path DIR|s3://...] (one of them)"
+                if self.db_path is None
+                else "--db and --catalog exclude each other: a file or a lake, not both"
+            )
+        if self.db_path is not None and self.db_path.is_dir():
             raise ConfigError(f"--db {self.db_path} is a directory, not a database file")
+        if self.data_path is not None and self.catalog is None:
+            raise ConfigError("--data-path goes with --catalog")
+        if self.catalog is not None and not self.catalog.startswith("postgres:"):
+            raise ConfigError("--catalog must be postgres:CONNINFO, e.g. 'postgres:host=...'")
+
+    @property
+    def is_lake(self) -> bool:
+        return self.catalog is not None
 
 
 @dataclass(frozen=True)

@@ -181,7 +181,7 @@ class Pipeline:
         """With no record waiting, move the ledger and the group's offsets to the position
         where reading stands, when that is past them: a transactional topic ends with a commit
         marker, and lag must still reach 0. True when a batch (of no records) was written."""
-        stands = self._batches.next_offsets
+        stands = self._batches.handed_over
         positions = self._positions()
         if not any(o > stands.get(p, o) for p, o in positions.items()):
             return False

@@ -21,6 +21,7 @@ from consumer.runtime.stats import RunStats
 from consumer.runtime.writer import BatchWriter
 from consumer.settings import KafkaSettings, Settings
 from consumer.warehouse.duckdb_file import DuckDBWarehouse
+from consumer.warehouse.lake import LakeWarehouse
 from consumer.warehouse.protocol import Warehouse
 from orders_common.logs import get_logger
 
@@ -91,6 +92,16 @@ def assemble(
     )
 
 
+def open_warehouse(settings: Settings, faults: Faults) -> DuckDBWarehouse | LakeWarehouse:
+    where = settings.warehouse
+    if where.catalog is not None:
+        return LakeWarehouse(
+            where.catalog, where.data_path, faults=faults, member=settings.kafka.group_instance_id
+        )
+    assert where.db_path is not None
+    return DuckDBWarehouse(where.db_path, faults=faults, memory_limit=where.memory_limit)
+
+
 def open_channel(warehouse: DuckDBWarehouse) -> Channel | None:
     """The local channel beside the file, through which ``query`` and ``sql`` read it while
     this process holds it; a consumer without one still runs (reads then wait for it)."""
@@ -107,19 +118,20 @@ def run(settings: Settings, faults: Faults | None = None) -> None:
     metrics = Metrics()
     kafka = settings.kafka
     with ExitStack() as stack:
-        warehouse = DuckDBWarehouse(
-            settings.warehouse.db_path, faults=faults, memory_limit=settings.warehouse.memory_limit
-        )
+        warehouse = open_warehouse(settings, faults)
         stack.callback(warehouse.close)
         if settings.http.port is not None:
             server = http.serve(metrics, settings.http.port, settings.http.host, warehouse.cursor)
             stack.callback(server.server_close)
             stack.callback(server.shutdown)
-        channel = open_channel(warehouse)
+        channel = open_channel(warehouse) if isinstance(warehouse, DuckDBWarehouse) else None
         if channel is not None:
             stack.callback(channel.close)
         instance_id = None
-        if kafka.static_membership:
+        if kafka.static_membership and not (
+            settings.warehouse.is_lake and not kafka.group_instance_id
+        ):
+            # A lake's members share the warehouse: static membership needs an id of each's own.
             instance_id = kafka.group_instance_id or f"orders-consumer-{warehouse.instance_id()}"
         dead_letters = (
             DeadLetters(kafka, kafka.dlq_topic, faults=faults) if kafka.dlq_topic else None

@@ -68,6 +68,7 @@ class BatchWriter:
         self._retry = retry
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warehouse-writer")
         self._inflight: Future[_Written] | None = None
+        self._inflight_offsets: dict[int, int] | None = None
         self._batch_number = 0
         self._next: dict[int, int] = {}
         self._first: dict[int, int] = {}
@@ -79,6 +80,16 @@ class BatchWriter:
     def next_offsets(self) -> Mapping[int, int]:
         """Per partition, the next offset the warehouse does not hold yet (read-only)."""
         return MappingProxyType(self._next)
+
+    @property
+    def handed_over(self) -> dict[int, int]:
+        """Per partition, where the batches handed to the writer leave it (in flight
+        included): what an empty batch would have to go beyond."""
+        merged = dict(self._next)
+        if self._inflight_offsets is not None:
+            for p, o in self._inflight_offsets.items():
+                merged[p] = max(o, merged.get(p, o))
+        return merged
 
     def resume(self, starts: Mapping[int, Start]) -> None:
         """Partitions newly assigned, and where their reading starts."""
@@ -102,6 +113,7 @@ class BatchWriter:
         prepared = self._prepare(records, positions)
         self.drain()
         self._inflight = self._pool.submit(self._write, prepared)
+        self._inflight_offsets = prepared.batch.next_offsets
 
     def write_now(self, records: Records, positions: Mapping[int, int] | None = None) -> None:
         """Write and commit a batch on this thread (drain, revocation)."""
@@ -121,6 +133,7 @@ class BatchWriter:
         Partitions in ``lost`` belong to another member already: not committed.
         """
         inflight, self._inflight = self._inflight, None
+        self._inflight_offsets = None
         if inflight is not None:
             self._commit(inflight.result(), lost)
 

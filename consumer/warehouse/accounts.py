@@ -7,6 +7,7 @@ from collections import defaultdict
 from typing import Any
 
 from consumer.core.positions import LedgerRow
+from consumer.warehouse import ledgers
 
 PLACES = {
     "loaded": ("dim_order", "kafka_topic", "kafka_topic_id", "kafka_partition", "kafka_offset"),
@@ -16,6 +17,13 @@ PLACES = {
 
 
 def ledger_rows(con: Any, topic: str) -> dict[int, LedgerRow]:
+    """The ledger of a file (``kafka_offsets``) or of a lake (one table per partition)."""
+    tables = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+        "AND table_name = 'kafka_offsets'"
+    ).fetchall()
+    if not tables[0][0]:
+        return ledgers.read(con, topic)
     rows = con.execute(
         'SELECT "partition", next_offset, topic_id, first_offset FROM kafka_offsets '
         "WHERE topic = ?",

@@ -52,11 +52,10 @@ def ensure(con: Any, topic: str, partition: int) -> None:
 
 def claim(con: Any, topic: str, partition: int, owner: str) -> tuple[int, LedgerRow | None]:
     """Bump the epoch (the caller commits); this member's epoch and the ledger row."""
-    row = con.execute(
-        f"UPDATE {_ident(table(topic, partition))} SET epoch = epoch + 1, owner = $owner "
-        "RETURNING epoch, next_offset, topic_id, first_offset",
-        {"owner": owner},
-    ).fetchall()
+    name = _ident(table(topic, partition))
+    con.execute(f"UPDATE {name} SET epoch = epoch + 1, owner = $owner", {"owner": owner})
+    # (DuckLake has no UPDATE ... RETURNING; the transaction reads its own write.)
+    row = con.execute(f"SELECT epoch, next_offset, topic_id, first_offset FROM {name}").fetchall()
     if not row:
         raise FencedError(f"the ledger of partition {partition} has no row")
     epoch, next_offset, topic_id, first = max(row, key=lambda r: int(r[0]))
