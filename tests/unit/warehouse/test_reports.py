@@ -13,6 +13,7 @@ import pytest
 from consumer.errors import ConfigError, DatabaseError, DatabaseLockedError
 from consumer.formats import to_csv, to_json, to_table
 from consumer.runtime import reading
+from consumer.settings import WarehouseSettings
 from consumer.warehouse.reports import run_report
 from tests.unit.warehouse.batchkit import held_by_another_process, warehouse_with_orders
 
@@ -85,7 +86,7 @@ def test_a_database_held_by_a_running_consumer_says_so(db: Path) -> None:
         run_report(db, "top-users")
     assert f"PID {pid}" in str(caught.value)
     with held_by_another_process(db), pytest.raises(DatabaseLockedError) as through:
-        reading.report(db, "top-users", None)
+        reading.report(WarehouseSettings(db_path=db), "top-users", None)
     assert "offers no local channel" in str(through.value)
 
 
