@@ -25,7 +25,6 @@ from tests.harness import assert_audit_complete, create_topic, publish, run_cons
 from tests.oracle import read_topic
 from tests.reliability.harness import (
     SESSION_TIMEOUT_S,
-    SMALL_BATCH,
     Figures,
     Scale,
     committed_records,
@@ -45,8 +44,11 @@ SCALE = Scale.from_env()
 # librdkafka may queue this much ahead of the application (queued.max.messages.kbytes, 32 MB)
 # plus one fetch (fetch.max.bytes, 16 MB): consumer/kafka/source.py.
 READ_AHEAD_BYTES = 48 * 1024 * 1024
-# 8,000 hostile orders padded to about 12 KB each: about 100 MB, twice the read-ahead.
-BROKER_PAD = 12_000
+# 2,000 hostile orders padded to about 40 KB each: about 90 MB, past the read-ahead plus the
+# two batches (of BROKER_BATCH records) the consumer holds itself, with room for the batches
+# it commits before the kill lands.
+BROKER_PAD = 40_000
+BROKER_BATCH = 50
 Report = Callable[[Figures], None]
 
 
@@ -65,7 +67,7 @@ def test_random_sigkills_while_records_arrive_lose_and_duplicate_nothing(
     lives.kill_randomly(SCALE.kills, random.Random(101), figures)
     trickle.join_checked()
     assert lives.finish().returncode == 0
-    settle(figures, lives.db, kafka_bootstrap, topic)
+    settle(figures, lives.db, kafka_bootstrap, topic, reports=True)
     report(figures)
     assert sum(figures.kills.values()) >= SCALE.kills
     # Not a speed target: static membership hands the partitions straight back, whereas a
@@ -130,16 +132,15 @@ def test_a_broker_crash_and_restart_mid_run_is_ridden_out(
     broker.start()
     try:
         topic = create_topic(AdminClient({"bootstrap.servers": broker.bootstrap}), 3)
-        records = padded(hostile_stream(8_000, seed=9), BROKER_PAD)
-        assert sum(len(value or b"") for _, value in records) > 2 * READ_AHEAD_BYTES
+        records = padded(hostile_stream(2_000, seed=9), BROKER_PAD)
         publish(broker.bootstrap, topic, records)
-        lives = lives_for(broker.bootstrap, topic, tmp_path)
+        lives = lives_for(broker.bootstrap, topic, tmp_path, BROKER_BATCH)
         proc = lives.start()
         wait_for_event(lives.lives[-1], "batch_committed")
         broker.kill()
         time.sleep(3)
+        restarting = time.time()  # a commit can only succeed once the broker is back up
         broker.start()
-        back = time.time()
         deadline = time.monotonic() + 240
         while committed_records(lives.lives[-1]) < len(records) and time.monotonic() < deadline:
             assert proc.poll() is None, lives.lives[-1].read_text()[-3000:]
@@ -159,8 +160,8 @@ def test_a_broker_crash_and_restart_mid_run_is_ridden_out(
         }
         # Batches committed after the broker came back hold more than the consumer can have
         # read ahead and buffered before the kill: records fetched from the restarted broker.
-        after = bytes_committed_after(log, back, sizes)
-        assert after > READ_AHEAD_BYTES + 2 * SMALL_BATCH * (BROKER_PAD + 2_000), after
+        after = bytes_committed_after(log, restarting, sizes)
+        assert after > READ_AHEAD_BYTES + 2 * BROKER_BATCH * (BROKER_PAD + 2_000), after
         assert_audit_complete(broker.bootstrap, topic, lives.db)
     finally:
         broker.stop()
@@ -192,7 +193,7 @@ def test_failing_database_writes_and_commits_are_retried_once(
     """DuckDB fails after a batch's first inserts (rolled back, retried) or right after its
     COMMIT took effect (an ambiguous commit: found in the ledger, not written again); the run
     exits 0 and every batch is committed once."""
-    publish(kafka_bootstrap, topic, hostile_stream(4_000, seed=10))
+    publish(kafka_bootstrap, topic, hostile_stream(2_000, seed=10))
     lives = lives_for(kafka_bootstrap, topic, tmp_path)
     done = lives.finish(faults=f"{point}@2+3+5")
     assert done.returncode == 0, done.stdout[-3000:]

@@ -68,9 +68,9 @@ def test_a_partition_taken_away_mid_stream_is_handed_over_at_its_ledger_and_take
     the newcomer sees exactly the ledger's offset, and when it leaves the consumer resumes
     there; nothing is lost or written twice."""
     topic = topic_factory(3)
-    records = hostile_stream(12_000, seed=14)
-    publish(kafka_bootstrap, topic, records[:4_000])
-    trickle = Trickle(kafka_bootstrap, topic, records[4_000:], seconds=15)
+    records = hostile_stream(8_000, seed=14)
+    publish(kafka_bootstrap, topic, records[:2_000])
+    trickle = Trickle(kafka_bootstrap, topic, records[2_000:], seconds=10)
     trickle.start()
     lives = lives_for(kafka_bootstrap, topic, tmp_path)
     lives.extra = (*lives.extra, "--until-idle", "3")
@@ -146,8 +146,8 @@ def test_a_member_frozen_past_its_session_timeout_writes_nothing_twice_when_resu
     """SIGSTOPped until the group has dropped it (its session expired), then SIGCONTed while
     records keep arriving: the consumer finishes what it held, rejoins, resumes from its
     ledger, and the warehouse holds every record once."""
-    records = hostile_stream(6_000, seed=15)
-    trickle = Trickle(kafka_bootstrap, topic, records, seconds=14)
+    records = hostile_stream(4_000, seed=15)
+    trickle = Trickle(kafka_bootstrap, topic, records, seconds=10)
     trickle.start()
     lives = lives_for(kafka_bootstrap, topic, tmp_path)
     lives.extra = (
