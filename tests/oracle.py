@@ -220,10 +220,15 @@ class Expected:
     loaded: dict[Position, str] = field(default_factory=dict)
     users: dict[str, UserRow] = field(default_factory=dict)
     products: dict[str, ProductRow] = field(default_factory=dict)
-    #: order_ids with valid records in more than one (topic, partition): which version is
-    #: "first" then depends on how the consumer interleaves partitions, so tests should not
-    #: assert on them (they only arise from records with no key or a wrong key).
+    #: order_ids with valid records of differing content in more than one (topic, partition):
+    #: which version is "first" then depends on how the consumer interleaves partitions, so
+    #: tests should not assert on them (they only arise from records with no key or a wrong key).
     ambiguous_order_ids: set[str] = field(default_factory=set)
+    #: order_ids whose valid records are all identical re-sends but lie in more than one
+    #: (topic, partition), with every position of them: the content loaded is certain, but
+    #: which copy is loaded (the others being dropped duplicates) follows the consumer's batch
+    #: order. ``loaded`` and ``duplicates`` show the copy that comes first in input order.
+    spread_copies: dict[str, set[Position]] = field(default_factory=dict)
 
     @property
     def outcome_counts(self) -> dict[str, int]:
@@ -581,6 +586,8 @@ def compute_expected(
     expected = Expected()
     loaded_content: dict[str, Canonical] = {}
     partitions_of: defaultdict[str, set[tuple[str, int]]] = defaultdict(set)
+    contents_of: defaultdict[str, set[Canonical]] = defaultdict(set)
+    copies_of: defaultdict[str, set[Position]] = defaultdict(set)
     positions: list[Position] = []
 
     for record in records:
@@ -592,6 +599,8 @@ def compute_expected(
             continue
         order_id = outcome.order.order_id
         partitions_of[order_id].add((record.topic, record.partition))
+        contents_of[order_id].add(outcome.content)
+        copies_of[order_id].add(position)
         if order_id in loaded_content:
             if loaded_content[order_id] == outcome.content:
                 expected.duplicates.add(position)
@@ -611,7 +620,11 @@ def compute_expected(
     assert sum(map(len, outcomes)) == len(positions), "a record has two outcomes"
     assert set().union(*outcomes) == set(positions), "a record has no outcome"
 
-    expected.ambiguous_order_ids = {oid for oid, parts in partitions_of.items() if len(parts) > 1}
+    spread = {oid for oid, parts in partitions_of.items() if len(parts) > 1}
+    expected.ambiguous_order_ids = {oid for oid in spread if len(contents_of[oid]) > 1}
+    expected.spread_copies = {
+        oid: copies_of[oid] for oid in spread if oid not in expected.ambiguous_order_ids
+    }
 
     if users_csv is not None:
         expected.users.update(load_users_csv(users_csv))

@@ -12,8 +12,8 @@ import random
 import signal
 import statistics
 import subprocess
-import threading
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,14 +22,10 @@ from typing import Any
 
 import duckdb
 import pytest
-from confluent_kafka import Producer
 
-from producer_sim.config import MessRates
-from producer_sim.config import Settings as SimSettings
-from producer_sim.events import generate_records
-from tests.corpus import Record, malformed
 from tests.harness import assert_warehouse_matches, log_events, start_consumer
 from tests.oracle import Expected, compute_expected, read_topic
+from tests.reliability.deadletters import assert_dead_letters_complete
 
 
 @dataclass(frozen=True)
@@ -48,6 +44,23 @@ class Scale:
         )
 
 
+SESSION_TIMEOUT_S = 60
+# The targeted scenarios count batches (fault at batch 2, ...): their streams are sized for
+# this batch size, whatever the scale of the random-kill scenario.
+SMALL_BATCH = 300
+
+
+def small_batches(records: int = SMALL_BATCH) -> tuple[str, ...]:
+    return (
+        "--batch-max-records",
+        str(records),
+        "--batch-max-seconds",
+        "0.2",
+        "--kafka-option",
+        f"session.timeout.ms={SESSION_TIMEOUT_S * 1000}",
+    )
+
+
 FIGURES: pytest.StashKey[list[Figures]] = pytest.StashKey()
 
 
@@ -63,6 +76,7 @@ class Figures:
     rejected_expected: int = 0
     rejected_actual: int = 0
     recovery_seconds: list[float] = field(default_factory=list)
+    dead_letter_repeats: int = 0
 
     def recovery(self, share: float) -> float | None:
         if not self.recovery_seconds:
@@ -71,54 +85,12 @@ class Figures:
         return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def hostile_stream(orders: int, seed: int) -> list[Record]:
-    """The simulator's messy mix with more re-sends, plus every hand-written malformed case."""
-    rates = MessRates(resend_identical=0.08, resend_conflicting=0.04, malformed=0.02)
-    settings = SimSettings(seed=seed, orders=orders, rates=rates)
-    records: list[Record] = [(r.key, r.value) for r in generate_records(settings)]
-    return records + malformed()
-
-
-class Trickle(threading.Thread):
-    """Publish records at a steady pace in the background, in order, keyed like publish()."""
-
-    def __init__(self, bootstrap: str, topic: str, records: list[Record], seconds: float) -> None:
-        super().__init__(name="trickle", daemon=True)
-        self._producer = Producer(
-            {"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5}
-        )
-        self._topic, self._records, self._seconds = topic, records, seconds
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            started = time.monotonic()
-            pace = self._seconds / max(len(self._records), 1)
-            for n, (key, value) in enumerate(self._records):
-                delay = started + n * pace - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-                if key is None:
-                    self._producer.produce(self._topic, value=value, partition=0)
-                else:
-                    self._producer.produce(self._topic, value=value, key=key)
-                self._producer.poll(0)
-            assert self._producer.flush(60) == 0
-        except BaseException as exc:  # reported by the test thread via join_checked()
-            self.error = exc
-
-    def join_checked(self) -> None:
-        self.join(timeout=300)
-        if self.error is not None:
-            raise self.error
-
-
 def events(log: Path) -> list[dict[str, Any]]:
     """The JSON events of a consumer's log file (librdkafka's own lines go to the same file)."""
     return log_events(log.read_text(errors="replace"), strict=False) if log.exists() else []
 
 
-def _epoch(event: dict[str, object]) -> float:
+def epoch(event: dict[str, object]) -> float:
     return datetime.fromisoformat(str(event["timestamp"]).replace("Z", "+00:00")).timestamp()
 
 
@@ -165,7 +137,7 @@ class ConsumerLives:
             proc = self.start()
             if killed_at is not None:
                 assigned = wait_for_event(self.lives[-1], "partitions_assigned")
-                figures.recovery_seconds.append(_epoch(assigned) - killed_at)
+                figures.recovery_seconds.append(epoch(assigned) - killed_at)
             time.sleep(rng.uniform(0.3, 2.5))
             proc.send_signal(signal.SIGKILL)
             killed_at = time.time()
@@ -191,6 +163,19 @@ class ConsumerLives:
         return subprocess.CompletedProcess(proc.args, code, log.read_text(), "")
 
 
+def lives_for(
+    bootstrap: str, topic: str, tmp_path: Path, batch_records: int = SMALL_BATCH
+) -> ConsumerLives:
+    return ConsumerLives(
+        bootstrap,
+        topic,
+        f"g-{uuid.uuid4().hex[:10]}",
+        tmp_path / "warehouse.duckdb",
+        tmp_path,
+        small_batches(batch_records),
+    )
+
+
 def settle(
     figures: Figures,
     db: Path,
@@ -199,10 +184,17 @@ def settle(
     *,
     users: Path | None = None,
     products: Path | None = None,
+    reports: bool = False,
 ) -> Expected:
     """Compare the warehouse with the oracle: count what was lost or duplicated, then require
-    exact equality, and check the database file reopens read-write after the crashes."""
-    expected = compute_expected(read_topic(bootstrap, topic), users, products)
+    exact equality, check the database file reopens read-write after the crashes, and read
+    the dead-letter topic back: every rejected record has its dead letter.
+
+    The four reports are asked only with ``reports``: they are functions of the tables
+    compared here (tested as such in tests/integration), and each is a CLI process (~2 s on
+    this machine under load, 8 s a scenario)."""
+    records = read_topic(bootstrap, topic)
+    expected = compute_expected(records, users, products)
     with duckdb.connect(str(db)) as con:
         con.execute("CHECKPOINT")
         lines = Counter(con.execute("SELECT order_id, line_number FROM fact_sales").fetchall())
@@ -214,7 +206,8 @@ def settle(
     )
     figures.rejected_expected = len(expected.rejected)
     figures.rejected_actual = int(rejected[0]) if rejected else 0
-    assert_warehouse_matches(db, expected, topic)
+    assert_warehouse_matches(db, expected, topic, reports=reports)
+    figures.dead_letter_repeats = assert_dead_letters_complete(bootstrap, topic, db, records)
     return expected
 
 
@@ -226,6 +219,7 @@ def format_table(all_figures: list[Figures]) -> str:
         "lost",
         "duplicated",
         "rejected exp/act",
+        "DLQ repeats",
         "recovery p50",
         "recovery p99",
     )
@@ -240,6 +234,7 @@ def format_table(all_figures: list[Figures]) -> str:
                 str(f.lost),
                 str(f.duplicated),
                 f"{f.rejected_expected:,}/{f.rejected_actual:,}",
+                str(f.dead_letter_repeats),
                 "-" if p50 is None else f"{p50:.2f}s",
                 "-" if p99 is None else f"{p99:.2f}s",
             )
