@@ -102,6 +102,7 @@ def decode(values: Sequence[bytes | None]) -> FastColumns:
     encode = msgspec.json.Encoder(decimal_format="number").encode
     blake2b = hashlib.blake2b
     from_bytes = int.from_bytes
+    plain = plain_money
     out = FastColumns()
     refuse, keep_idx, keep_order = out.refused.append, out.idx.append, out.orders.append
     keep_meta, keep_hash = out.metadata.append, out.hashes.append
@@ -111,11 +112,11 @@ def decode(values: Sequence[bytes | None]) -> FastColumns:
             order = decoder(value)  # type: ignore[arg-type]
             amount = order.amount
             if amount is not UNSET and amount is not None:
-                order.amount = plain_money(amount)
+                order.amount = plain(amount)
             items = order.items
             if items:
                 for item in items:
-                    item.price = plain_money(item.price)
+                    item.price = plain(item.price)
         except _REFUSED:
             refuse(idx)
             continue
