@@ -143,5 +143,49 @@ def malformed() -> list[Record]:
     return records
 
 
+def _numbers_doc(order_id: str, amount: str, price: str, quantity: str = "1") -> bytes:
+    """An order with its numbers written as the raw JSON literals given."""
+    return (
+        f'{{"order_id": "{order_id}", "user_id": "u-edge", "amount": {amount},'
+        f' "created_at": "2025-08-20T15:23:10Z",'
+        f' "items": [{{"sku": "p-edge", "quantity": {quantity}, "price": {price}}}]}}'
+    ).encode()
+
+
+def numbers() -> list[Record]:
+    """CONTRACT §1 "Numbers and money": float noise rounded, ties to even, the range, exact
+    values in re-sends (-0.0 is 0, 1.50 is 1.5, 128.45000000000002 is not 128.45)."""
+    loaded = {
+        "noise": ("128.45000000000002", "0.30000000000000004", "1"),
+        "tie-even-down": ("0.00005", "0.00025", "1"),
+        "tie-even-up": ("0.00015", "2.71835", "1"),
+        "largest": ("99999999999999.9999", "99999999999999.99994", "1"),
+        "tiny": ("1e-400", "5e-5", "2.0"),
+        # quantity times price beyond DECIMAL(18,4): the reports must still add it up exactly
+        "big-line": ("1", "99999999999999.9999", "2147483647"),
+    }
+    records = [
+        _keyed(f"edge-num-{name}", _numbers_doc(f"edge-num-{name}", *literals))
+        for name, literals in loaded.items()
+    ]
+    for name, (amount, price) in {
+        "amount-1e14": ("1e14", "1"),
+        "amount-rounds-to-1e14": ("99999999999999.99995", "1"),
+        "amount-1e400": ("1e400", "1"),
+        "price-1e14": ("1", "100000000000000"),
+        "price-negative-tiny": ("1", "-0.00001"),
+        "exponent-beyond-decimal": ("1e99999999999999999999", "1"),
+    }.items():
+        records.append(_keyed(f"edge-num-{name}", _numbers_doc(f"edge-num-{name}", amount, price)))
+    for name, versions in {
+        "zero": [("-0.0", "-0.0"), ("0.0", "0"), ("0", "-0e3")],
+        "trailing": [("1.50", "2.5"), ("1.5", "2.50000"), ("15e-1", "25E-1")],
+        "noise-vs-rounded": [("128.45000000000002", "1"), ("128.45", "1")],
+    }.items():
+        order_id = f"edge-num-resend-{name}"
+        records += [_keyed(order_id, _numbers_doc(order_id, *pair)) for pair in versions]
+    return records
+
+
 def edge_records() -> list[Record]:
-    return tolerated() + resends() + malformed()
+    return tolerated() + resends() + malformed() + numbers()

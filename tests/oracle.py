@@ -15,18 +15,28 @@ Classification of one record's value (the first matching rule wins):
 
 1. ``None``, empty, or only whitespace (``str.isspace`` after UTF-8 decoding) -> ``empty_payload``
 2. not UTF-8, not strict JSON (no NaN/Infinity, no trailing data), a lone UTF-16 surrogate
-   escape, or nesting deeper than Python can handle -> ``invalid_json``
+   escape, nesting deeper than Python can handle, or a number beyond what can be read exactly
+   (an integer literal of more than 4300 digits, an exponent Decimal cannot hold, about
+   10**18) -> ``invalid_json`` (team rule)
 3. JSON that is not an object -> ``not_an_object``
 4. ``order_id`` missing, not a string, empty or whitespace-only -> ``missing_order_id``
 5. ``created_at`` present, not null, and not an ISO-8601 extended timestamp
    -> ``invalid_created_at``
-6. ``items`` not a list, or a bad item -> ``invalid_item``
+6. ``items`` not a list, or a bad item (no non-empty ``sku``; ``quantity`` not a number of
+   integer value from 1 to 2**31-1, so ``2.0`` is 2; ``price`` not a number >= 0 as written,
+   or not storable) -> ``invalid_item``
 7. ``amount`` present, not null, and not a number storable in DECIMAL(18,4) -> ``invalid_amount``
+
+Numbers (CONTRACT §1 "Numbers and money"): a JSON number is the exact decimal value written.
+Money is stored rounded half-to-even to 4 decimals; "storable" means that the rounded magnitude
+is below 10**14.
 8. ``user_id``/``currency``/``metadata``/``metadata.source``/``metadata.promo`` of a wrong JSON
    type -> ``invalid_field`` (team extension)
 
 Then, in input order: a valid record whose ``order_id`` is already loaded is a ``duplicate`` when
 its whole parsed content equals the loaded one's, else it is rejected ``conflicting_duplicate``.
+Content compares numbers by their exact value as written (``1.5``, ``1.50``, ``15e-1`` are one
+value, so are ``-0.0`` and ``0``, and ``2`` and ``2.0``), not by the rounded stored value.
 """
 
 from __future__ import annotations
@@ -41,7 +51,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from decimal import Context, Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from typing import Any, Final, Literal, TypeAlias, TypeGuard
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
@@ -106,16 +116,17 @@ REJECT_REASONS: Final = frozenset(
     }
 )
 
-#: Money is DECIMAL(18,4) with at most 4 decimal places. The team bounds it below 10**11 (not
-#: DECIMAL's 10**14) because JSON numbers travel as binary64, exact to 15 significant digits.
+#: Money is DECIMAL(18,4): 4 decimal places, 14 digits before the point.
 MONEY_SCALE: Final = 4
-MONEY_LIMIT: Final = 10**11
+MONEY_LIMIT: Final = 10**14
 #: ``quantity`` must fit a 32-bit signed INTEGER.
 MAX_QUANTITY: Final = 2**31 - 1
 
 _FOUR_PLACES: Final = Decimal(1).scaleb(-MONEY_SCALE)
 #: Plenty of digits so that products and sums of money are exact.
 _EXACT: Final = Context(prec=400)
+#: Half-to-even rounding to 4 places, with room for any value below the money limit.
+_ROUND: Final = Context(prec=100, rounding=ROUND_HALF_EVEN)
 
 Position: TypeAlias = tuple[str, int, int]
 """``(topic, partition, offset)`` of one Kafka record."""
@@ -252,10 +263,9 @@ class _RejectError(Exception):
 
 
 def _parse_int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:  # more digits than int(str) allows; Decimal has no such limit
-        return int(Decimal(text))
+    """A JSON integer literal; more than 4300 digits (Python's int() limit) is refused as
+    unreadable, a team rule: no money or quantity comes near it."""
+    return int(text)  # ValueError beyond 4300 digits
 
 
 def _refuse_constant(name: str) -> Any:
@@ -277,10 +287,10 @@ def _canonical_string(text: str) -> str:
     return text
 
 
-def _canonical_number(number: Decimal) -> Canonical:
-    """The exact value of a number written with a fraction or exponent: 2.0, 2.000 and 2e0
-    give the same key (but the integer literal 2 does not: see :func:`canonical`)."""
-    sign, digit_tuple, exponent = number.as_tuple()
+def _canonical_number(number: int | Decimal) -> Canonical:
+    """The exact value of a JSON number, however written: 2, 2.0, 2.000, 20e-1 and 0.2E1 give
+    the same key, and -0.0, 0 and 0e5 give the key of zero."""
+    sign, digit_tuple, exponent = Decimal(number).as_tuple()
     assert isinstance(exponent, int), "JSON numbers are finite"
     digits = list(digit_tuple)
     if not any(digits):
@@ -295,9 +305,8 @@ def canonical(value: Any) -> Canonical:
     """A hashable form of a parsed JSON value, such that two values are "the same content"
     exactly when their canonical forms are equal.
 
-    Key order and formatting vanish with parsing; numbers written alike compare by exact value
-    (``1.50`` is ``1.5``, ``1E2`` is ``100.0``), but an integer literal differs from a fraction
-    (``2`` is not ``2.0``: the team's rule, as the two are different JSON types for validation);
+    Key order and formatting vanish with parsing; numbers compare by exact value (``1.50`` is
+    ``1.5``, ``1E2`` is ``100``, ``2`` is ``2.0``, ``-0.0`` is ``0``: CONTRACT §1), but
     ``true`` is not ``1``. Raises ValueError on a string holding a lone surrogate (from a
     ``\\ud800``-style escape).
     """
@@ -305,9 +314,7 @@ def canonical(value: Any) -> Canonical:
         return ("null",)
     if isinstance(value, bool):
         return ("bool", value)
-    if isinstance(value, int):
-        return ("int", value)
-    if isinstance(value, Decimal):
+    if isinstance(value, int | Decimal):
         return _canonical_number(value)
     if isinstance(value, str):
         return ("str", _canonical_string(value))
@@ -370,38 +377,33 @@ def parse_created_at(text: str) -> datetime | None:
         return None
 
 
-def _decimal_places(number: Decimal) -> int:
-    """How many decimal places the exact value needs (``1.50000`` needs 1)."""
-    _, digit_tuple, exponent = number.as_tuple()
-    assert isinstance(exponent, int), "JSON numbers are finite"
-    digits = list(digit_tuple)
-    if not any(digits):
-        return 0
-    while exponent < 0 and digits[-1] == 0:
-        digits.pop()
-        exponent += 1
-    return max(0, -exponent)
+def _number(value: Any) -> Decimal | None:
+    """A parsed JSON number as a Decimal (``true`` is not a number), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | Decimal):
+        return Decimal(value)
+    return None
 
 
 def _money(value: Any) -> Decimal | None:
-    """A JSON number storable exactly in DECIMAL(18,4), as a 4-place Decimal; else None."""
-    if isinstance(value, bool):
+    """A JSON number as DECIMAL(18,4) stores it (half-to-even to 4 places), or None when it is
+    not a number or its rounded magnitude is 10**14 or more."""
+    number = _number(value)
+    if number is None or number.copy_abs() >= MONEY_LIMIT:  # also keeps 1e400 from quantize
         return None
-    if isinstance(value, int):
-        number = Decimal(value)
-    elif isinstance(value, Decimal):
-        number = value
-    else:
+    stored = number.quantize(_FOUR_PLACES, context=_ROUND)
+    if stored.copy_abs() >= MONEY_LIMIT:  # 99999999999999.99995 rounds up to 10**14
         return None
-    if number.copy_abs() >= MONEY_LIMIT or _decimal_places(number) > MONEY_SCALE:
-        return None
-    stored = number.quantize(_FOUR_PLACES, context=_EXACT)
     return stored.copy_abs() if stored.is_zero() else stored
 
 
-def _is_json_integer(value: Any) -> TypeGuard[int]:
-    """Written as a JSON integer (``2``, not ``2.0``, ``1e0`` or ``true``)."""
-    return isinstance(value, int) and not isinstance(value, bool)
+def _quantity(value: Any) -> int | None:
+    """A JSON number of integer value from 1 to MAX_QUANTITY (``2.0`` is 2), else None."""
+    number = _number(value)
+    if number is None or not 1 <= number <= MAX_QUANTITY or number != number.to_integral_value():
+        return None
+    return int(number)
 
 
 def _non_blank_string(value: Any) -> TypeGuard[str]:
@@ -425,11 +427,12 @@ def _item(value: Any) -> tuple[str, int, Decimal]:
     sku = value.get("sku")
     if not _non_blank_string(sku):
         raise _RejectError(INVALID_ITEM)
-    quantity = value.get("quantity")
-    if not (_is_json_integer(quantity) and 1 <= quantity <= MAX_QUANTITY):
+    quantity = _quantity(value.get("quantity"))
+    if quantity is None:
         raise _RejectError(INVALID_ITEM)
-    price = _money(value.get("price"))
-    if price is None or price < 0:
+    raw_price = value.get("price")
+    price = _money(raw_price)
+    if price is None or raw_price < 0:  # >= 0 as written: -0.00001 is negative
         raise _RejectError(INVALID_ITEM)
     return sku, quantity, price
 
@@ -556,6 +559,16 @@ def load_users_csv(path: StrPath) -> dict[str, UserRow]:
     return users
 
 
+def _csv_price(text: str) -> Decimal | None:
+    """A CSV list_price: plain decimal text that DECIMAL(18,4) holds exactly (no rounding: the
+    contract's rounding rule is for JSON money), else None."""
+    if not _PRICE.fullmatch(text):
+        return None
+    price = Decimal(text)
+    stored = _money(price)
+    return stored if stored is not None and stored == price else None
+
+
 def load_products_csv(path: StrPath) -> dict[str, ProductRow]:
     """``products.csv`` as ``dim_product`` rows; an empty field is NULL."""
     products: dict[str, ProductRow] = {}
@@ -564,7 +577,7 @@ def load_products_csv(path: StrPath) -> dict[str, ProductRow]:
         raw_price = row["list_price"]
         list_price = None
         if raw_price is not None:
-            list_price = _money(Decimal(raw_price)) if _PRICE.fullmatch(raw_price) else None
+            list_price = _csv_price(raw_price)
             if list_price is None:
                 raise ValueError(f"{path}:{line}: list_price {raw_price!r} is not DECIMAL(18,4)")
         products[sku] = ProductRow(sku, row["name"], row["category"], list_price, is_inferred=False)

@@ -7,21 +7,21 @@ determines reject reasons and their precedence; for records both could take, the
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 from datetime import datetime
+from decimal import Decimal, DecimalException
 from typing import Any
 
 import msgspec
 import polars as pl
 
-from consumer.core.frames import (
-    LINE_SCHEMA,
-    MAX_QUANTITY,
-    MONEY_LIMIT,
-    MONEY_SCALE,
-    ORDER_SCHEMA,
-    REJECT_SCHEMA,
+from consumer.core.frames import LINE_SCHEMA, MAX_QUANTITY, ORDER_SCHEMA, REJECT_SCHEMA
+from consumer.core.numbers import (
+    integral,
+    is_number,
+    money_identity,
+    number_identity,
+    round_money,
 )
 from consumer.core.reasons import (
     EMPTY_PAYLOAD,
@@ -62,18 +62,42 @@ def parse_created_at(raw: object) -> datetime:
         raise _RejectError(INVALID_CREATED_AT, f"created_at {_short(raw)}: {exc}") from None
 
 
-def _money(value: object, reason: str, field: str) -> float:
-    if type(value) is int:
-        number = float(value)
-    elif type(value) is float:
-        number = value
-    else:
+def _money(value: object, reason: str, field: str, *, signed: bool = True) -> Decimal:
+    """A JSON number as stored in DECIMAL(18,4): rounded half-to-even to 4 decimals. Unless
+    ``signed``, the value written must be >= 0 (-0.00001 is negative, though stored as 0)."""
+    if type(value) is not int and type(value) is not Decimal:
         raise _RejectError(reason, f"{field} {_short(value)} is not a JSON number")
-    if not (math.isfinite(number) and abs(number) < MONEY_LIMIT):
-        raise _RejectError(reason, f"{field} {_short(value)} is out of range")
-    if round(number, MONEY_SCALE) != number:
-        raise _RejectError(reason, f"{field} {_short(value)} has more than {MONEY_SCALE} decimals")
-    return number
+    stored = round_money(value)
+    if stored is None:
+        raise _RejectError(reason, f"{field} {_short(value)} is out of range (>= 1e14)")
+    if not signed and value < 0:
+        raise _RejectError(reason, f"{field} {_short(value)} is negative")
+    return stored
+
+
+def _identity(value: Any) -> Any:
+    """``value`` with every number in the form content identity compares (numbers.py)."""
+    kind = type(value)
+    if kind is dict:
+        return {key: _identity(member) for key, member in value.items()}
+    if kind is list:
+        return [_identity(element) for element in value]
+    if kind is int or kind is Decimal:
+        return number_identity(value)
+    return value
+
+
+def content_of(doc: dict[str, Any]) -> dict[str, Any]:
+    """A valid order's document as content identity compares it: money by ``money_identity``,
+    other numbers by ``number_identity`` (the fast path gets the same form from its structs)."""
+    content: dict[str, Any] = _identity(doc)
+    if is_number(doc.get("amount")):
+        content["amount"] = money_identity(doc["amount"])
+    items = doc.get("items")
+    if items:
+        for item, raw in zip(content["items"], items, strict=True):
+            item["price"] = money_identity(raw["price"])
+    return content
 
 
 def _optional_text(doc: dict[str, Any], field: str) -> str | None:
@@ -84,7 +108,7 @@ def _optional_text(doc: dict[str, Any], field: str) -> str | None:
 
 
 def _short(value: object, limit: int = 60) -> str:
-    text = repr(value)
+    text = str(value) if type(value) is Decimal else repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -95,8 +119,8 @@ class RecordColumns:
         self.orders: dict[str, list[Any]] = {name: [] for name in ORDER_SCHEMA}
         self.lines: dict[str, list[Any]] = {name: [] for name in LINE_SCHEMA}
         self.rejects: dict[str, list[Any]] = {name: [] for name in REJECT_SCHEMA}
-        self._decode = msgspec.json.Decoder().decode
-        self._canonical = msgspec.json.Encoder(order="sorted").encode
+        self._decode = msgspec.json.Decoder(float_hook=Decimal).decode
+        self._canonical = msgspec.json.Encoder(order="sorted", decimal_format="number").encode
 
     def add(self, idx: int, value: bytes | None) -> None:
         try:
@@ -112,7 +136,7 @@ class RecordColumns:
             raise _RejectError(EMPTY_PAYLOAD, "null value (tombstone)")
         try:
             doc = self._decode(value)
-        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError, DecimalException) as exc:
             raise _classify_undecodable(value, exc) from None
         if type(doc) is not dict:
             raise _RejectError(NOT_AN_OBJECT, f"JSON {type(doc).__name__} is not an object")
@@ -139,7 +163,7 @@ class RecordColumns:
         else:
             raise _RejectError(INVALID_FIELD, f"metadata {_short(metadata)} is not an object")
 
-        digest = hashlib.blake2b(self._canonical(doc), digest_size=8).digest()
+        digest = hashlib.blake2b(self._canonical(content_of(doc)), digest_size=8).digest()
         cols = self.orders
         cols["idx"].append(idx)
         cols["order_id"].append(order_id)
@@ -168,7 +192,7 @@ class RecordColumns:
         )
 
 
-def _validate_items(items: object) -> list[tuple[str, int, float]]:
+def _validate_items(items: object) -> list[tuple[str, int, Decimal]]:
     if type(items) is not list:
         raise _RejectError(INVALID_ITEM, f"items {_short(items)} is not a list")
     lines = []
@@ -180,14 +204,14 @@ def _validate_items(items: object) -> list[tuple[str, int, float]]:
             raise _RejectError(
                 INVALID_ITEM, f"item {position}: sku {_short(sku)} is missing or empty"
             )
-        quantity = item.get("quantity")
-        if type(quantity) is not int or not 1 <= quantity <= MAX_QUANTITY:
+        raw_quantity = item.get("quantity")
+        quantity = integral(raw_quantity)  # 2.0 is the integer 2 (README)
+        if quantity is None or not 1 <= quantity <= MAX_QUANTITY:
             raise _RejectError(
-                INVALID_ITEM, f"item {position}: quantity {_short(quantity)} is not an integer >= 1"
+                INVALID_ITEM,
+                f"item {position}: quantity {_short(raw_quantity)} is not an integer >= 1",
             )
-        price = _money(item.get("price"), INVALID_ITEM, f"item {position}: price")
-        if price < 0:
-            raise _RejectError(INVALID_ITEM, f"item {position}: price {price!r} is negative")
+        price = _money(item.get("price"), INVALID_ITEM, f"item {position}: price", signed=False)
         lines.append((sku, quantity, price))
     return lines
 
@@ -199,4 +223,6 @@ def _classify_undecodable(value: bytes, exc: BaseException) -> _RejectError:
         return _RejectError(INVALID_JSON, f"not UTF-8: {bad_utf8.reason} at byte {bad_utf8.start}")
     if not text or text.isspace():
         return _RejectError(EMPTY_PAYLOAD, "empty or whitespace-only value")
+    if isinstance(exc, DecimalException):
+        return _RejectError(INVALID_JSON, "a number's exponent is beyond +-999999999999999999")
     return _RejectError(INVALID_JSON, f"not JSON: {exc}")

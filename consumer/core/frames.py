@@ -1,14 +1,13 @@
-"""Money rules and the frame schemas shared by both transform paths."""
+"""The money type and the frame schemas shared by both transform paths."""
 
 from __future__ import annotations
 
 import polars as pl
 
-# Money is DECIMAL(18,4). Below 1e11 a binary64 value with at most 4 decimals converts to that
-# decimal exactly, so larger or finer values are rejected instead of being silently rounded.
-MONEY_SCALE = 4
-MONEY_LIMIT = 1e11
-MONEY = pl.Decimal(18, MONEY_SCALE)
+from consumer.core.numbers import MONEY_DIGITS, MONEY_SCALE
+
+# Money is DECIMAL(18,4), rounded half-to-even from the exact value written (see numbers.py).
+MONEY = pl.Decimal(MONEY_DIGITS, MONEY_SCALE)
 MAX_QUANTITY = 2**31 - 1
 
 ORDER_SCHEMA = pl.Schema(
@@ -16,7 +15,7 @@ ORDER_SCHEMA = pl.Schema(
         "idx": pl.UInt32(),
         "order_id": pl.String(),
         "user_id": pl.String(),
-        "amount": pl.Float64(),
+        "amount": MONEY,
         "currency": pl.String(),
         "created_at": pl.Datetime("us"),
         "source": pl.String(),
@@ -31,7 +30,7 @@ LINE_SCHEMA = pl.Schema(
         "line_number": pl.UInt32(),
         "sku": pl.String(),
         "quantity": pl.Int64(),
-        "unit_price": pl.Float64(),
+        "unit_price": MONEY,
     }
 )
 REJECT_SCHEMA = pl.Schema({"idx": pl.UInt32(), "reason": pl.String(), "detail": pl.String()})

@@ -17,7 +17,6 @@ import polars as pl
 
 from consumer.core import fastpath
 from consumer.core.exact import RecordColumns
-from consumer.core.frames import MONEY
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +46,7 @@ def parse_values(values: Sequence[bytes | None], *, fast: bool = True) -> Parsed
         parts = [exact.frames()]
     orders, lines, rejects = (pl.concat(frames) for frames in zip(*parts, strict=True))
     return Parsed(
-        orders=orders.sort("idx").with_columns(pl.col("amount").cast(MONEY)),
-        lines=lines.sort("idx", "line_number").with_columns(pl.col("unit_price").cast(MONEY)),
+        orders=orders.sort("idx"),
+        lines=lines.sort("idx", "line_number"),
         rejects=rejects.sort("idx"),
     )

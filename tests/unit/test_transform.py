@@ -184,17 +184,15 @@ def test_a_3000_line_order_keeps_every_line_in_order() -> None:
         (order(items=[{"sku": "p", "quantity": 0, "price": 1}]), "invalid_item"),
         (order(items=[{"sku": "p", "quantity": -1, "price": 1}]), "invalid_item"),
         (order(items=[{"sku": "p", "quantity": 1.5, "price": 1}]), "invalid_item"),
-        (order(items=[{"sku": "p", "quantity": 2.0, "price": 1}]), "invalid_item"),
         (order(items=[{"sku": "p", "quantity": "2", "price": 1}]), "invalid_item"),
         (order(items=[{"sku": "p", "quantity": True, "price": 1}]), "invalid_item"),
         (order(items=[{"sku": "p", "quantity": 1}]), "invalid_item"),
         (order(items=[{"sku": "p", "quantity": 1, "price": -0.01}]), "invalid_item"),
         (order(items=[{"sku": "p", "quantity": 1, "price": "9.99"}]), "invalid_item"),
-        (order(items=[{"sku": "p", "quantity": 1, "price": 0.12345}]), "invalid_item"),
         (order(amount="12.50"), "invalid_amount"),
         (order(amount=True), "invalid_amount"),
         (order(amount=[1]), "invalid_amount"),
-        (order(amount=1e11), "invalid_amount"),
+        (order(amount=1e14), "invalid_amount"),
         (order(user_id=42), "invalid_field"),
         (order(metadata="web"), "invalid_field"),
         (order(metadata={"source": 1}), "invalid_field"),
@@ -214,11 +212,12 @@ def test_the_first_failing_rule_names_the_reason() -> None:
 
 
 def test_money_accepts_integers_and_four_decimals_exactly() -> None:
-    """Integer prices and prices with up to 4 decimals are stored exactly."""
+    """Integer prices and prices with up to 4 decimals are stored exactly, up to 10**14."""
     items = [{"sku": "a", "quantity": 1, "price": 7}, {"sku": "b", "quantity": 1, "price": 0.0001}]
-    assert parse_values([order(items=items, amount=99999999999.9999)]).lines[
-        "unit_price"
-    ].to_list() == [Decimal("7"), Decimal("0.0001")]
+    value = order(items=items).replace(b"129.9", b"99999999999999.9999")
+    parsed = parse_values([value])
+    assert parsed.orders["amount"].to_list() == [Decimal("99999999999999.9999")]
+    assert parsed.lines["unit_price"].to_list() == [Decimal("7"), Decimal("0.0001")]
 
 
 def test_rejects_keep_their_position_and_valid_records_are_unaffected() -> None:
