@@ -83,9 +83,19 @@ class DuckDBWarehouse:
             raise DatabaseError(f"cannot create {self.path.parent}: {exc.strerror}") from exc
         try:
             migrate(con)
+            hashes = con.execute(
+                "SELECT value FROM pipeline_meta WHERE key = 'content_hash'"
+            ).fetchall()
         except duckdb.Error as exc:
             con.close()
             raise DatabaseError(f"cannot apply the schema to {self.path}: {exc}") from exc
+        if hashes != [("v2",)]:
+            con.close()
+            raise DatabaseError(
+                f"{self.path} was written by an older version whose re-send detection hashed "
+                "money as binary floats; load the topic into a new file (its ledger starts "
+                "at the log start)"
+            )
         return con
 
     def reconnect(self) -> None:

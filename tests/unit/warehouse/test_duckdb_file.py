@@ -12,6 +12,7 @@ import pytest
 from consumer.core.reasons import INVALID_JSON
 from consumer.errors import DatabaseError, DatabaseLockedError, TerminalError, TransientError
 from consumer.warehouse.duckdb_file import DuckDBWarehouse, translate
+from consumer.warehouse.sqlfiles import sql_dir
 from tests.unit.warehouse.batchkit import ORDERS, TOPIC, held_by_another_process, write
 
 
@@ -178,3 +179,17 @@ def test_committed_result_reads_back_what_a_batch_wrote(tmp_path: Path) -> None:
         assert warehouse.committed_result(2) is None
     finally:
         warehouse.close()
+
+
+def test_a_file_with_content_hashes_of_the_older_form_is_refused(tmp_path: Path) -> None:
+    """A file loaded before numbers were hashed by exact value would call identical re-sends
+    conflicts: it is refused with one line, and a new file is accepted."""
+    old = tmp_path / "old.duckdb"
+    with duckdb.connect(str(old)) as con:
+        con.execute((sql_dir() / "001_star_schema.sql").read_text())
+        con.execute("INSERT INTO schema_version VALUES (1, now())")
+        con.execute("INSERT INTO processed_orders VALUES ('o-1', 1, 1, 1)")
+    with pytest.raises(DatabaseError, match="older version") as caught:
+        DuckDBWarehouse(old)
+    assert "\n" not in str(caught.value)
+    DuckDBWarehouse(tmp_path / "new.duckdb").close()
