@@ -165,8 +165,6 @@ class Pipeline:
         if self._buffer:
             buffer, self._buffer = self._buffer, Records()
             self._batches.write_now(buffer, self._positions())
-        elif not self._abandoned:
-            self._past_markers(now=True)
 
     def _positions(self) -> dict[int, int]:
         """Where reading stands on each owned partition: past the records consumed, and past
@@ -177,7 +175,7 @@ class Pipeline:
             log.warning("positions_unavailable", error=str(exc))
             return {}
 
-    def _past_markers(self, *, now: bool = False) -> bool:
+    def _past_markers(self) -> bool:
         """With no record waiting, move the ledger and the group's offsets to the position
         where reading stands, when that is past them: a transactional topic ends with a commit
         marker, and lag must still reach 0. True when a batch (of no records) was written."""
@@ -185,10 +183,7 @@ class Pipeline:
         positions = self._positions()
         if not any(o > stands.get(p, o) for p, o in positions.items()):
             return False
-        if now:
-            self._batches.write_now(Records(), positions)
-        else:
-            self._batches.submit(Records(), positions)
+        self._batches.submit(Records(), positions)
         return True
 
     def _idle_done(self, idle_since: float) -> bool:
