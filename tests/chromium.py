@@ -12,7 +12,10 @@ a page asked for it: the request still shows in the net log, and the tests fail 
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
+import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -37,6 +40,8 @@ FLAGS = (
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 )
 BROWSER_OWN = "not an origin"
+#: An absolute or protocol-relative URL, or a CSS url(): what a self-contained page must not hold.
+ABSOLUTE_URL = re.compile(r"(?i)\b(?:https?|wss?|ftp):|(?:src|href|action)\s*=\s*[\"']?//|url\(")
 
 
 def chromium() -> str:
@@ -122,7 +127,14 @@ def page_requests(net_log: Path) -> list[tuple[str, str]]:
     return found
 
 
-def load(url: str, workdir: Path, *, budget_ms: int = 8000, screenshot: Path | None = None) -> Page:
+def load(
+    url: str,
+    workdir: Path,
+    *,
+    budget_ms: int = 8000,
+    screenshot: Path | None = None,
+    timeout: float = 90,
+) -> Page:
     """Open ``url`` in a fresh profile, let its scripts run, return its DOM and its requests."""
     binary = chromium()
     profile = Path(tempfile.mkdtemp(prefix="profile-", dir=workdir))
@@ -136,8 +148,18 @@ def load(url: str, workdir: Path, *, budget_ms: int = 8000, screenshot: Path | N
         "--window-size=1400,1900",
     ]
     command += [f"--screenshot={screenshot}"] if screenshot else ["--dump-dom"]
-    done = subprocess.run([*command, url], capture_output=True, text=True, timeout=180, check=False)
-    assert done.returncode == 0, f"chromium exited {done.returncode}: {done.stderr[-2000:]}"
+    # A session of its own, so that a hung run is ended with its renderer and GPU processes.
+    browser = subprocess.Popen(
+        [*command, url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
+    try:
+        out, err = browser.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(browser.pid, signal.SIGKILL)
+        browser.communicate()
+        pytest.fail(f"chromium did not finish {url} within {timeout} s")
+    dom = out.decode()
+    assert browser.returncode == 0, f"chromium exited {browser.returncode}: {err[-2000:]!r}"
     collector = _Collector()
-    collector.feed(done.stdout)
-    return Page(done.stdout, page_requests(net_log), collector.found)
+    collector.feed(dom)
+    return Page(dom, page_requests(net_log), collector.found)
