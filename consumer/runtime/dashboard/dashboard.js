@@ -92,7 +92,7 @@
     box.querySelector(".note").classList.remove("error");
     var data = {
       labels: drawn.labels,
-      datasets: [{ data: drawn.values, backgroundColor: color, borderColor: color, pointRadius: 2, tension: 0.2 }]
+      datasets: [{ data: drawn.values, backgroundColor: color, borderColor: color, pointRadius: 2, cubicInterpolationMode: "monotone" }]
     };
     if (charts[id]) {
       charts[id].data = data;
