@@ -17,11 +17,12 @@ export POSTGRES_PORT
 DEMO_ORDERS ?= 20000
 DEMO_SEED ?= 42
 DEMO_TOPIC ?= orders
+METRICS_PORT ?= 9108
 DATA ?= data
 BENCH_ARGS ?=
 
 .PHONY: help install lint fmt test test-unit soak demo bench kafka-up kafka-down kafka-status \
-        postgres-up postgres-down postgres-status compose-check clean
+        postgres-up postgres-down postgres-status compose-check clean dashboard
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -68,6 +69,14 @@ demo: install kafka-up ## Publish a sample stream, consume it into ./data/wareho
 	  echo; echo "== $$report"; \
 	  $(VENV)/bin/orders-consumer query $$report --db $(DATA)/warehouse.duckdb || exit 1; \
 	done
+
+dashboard: install kafka-up ## Serve the live dashboard of the demo warehouse on http://127.0.0.1:9108/ (Ctrl-C stops)
+	@mkdir -p $(DATA)/reference
+	@echo "dashboard: open http://127.0.0.1:$(METRICS_PORT)/ (Ctrl-C stops the consumer)"
+	$(VENV)/bin/orders-consumer run --bootstrap-servers $(BOOTSTRAP) --topic $(DEMO_TOPIC) \
+	  --group-id orders-demo --db $(DATA)/warehouse.duckdb --metrics-port $(METRICS_PORT) \
+	  $(if $(wildcard $(DATA)/reference/users.csv),--users-csv $(DATA)/reference/users.csv \
+	  --products-csv $(DATA)/reference/products.csv) --log-format console
 
 bench: install kafka-up ## Throughput vs a bare consumer (1M orders; BENCH_ARGS="--orders 200000" for less)
 	$(PY) -m bench --bootstrap-servers $(BOOTSTRAP) $(BENCH_ARGS)

@@ -1,4 +1,4 @@
-"""``orders-consumer`` / ``python -m consumer``: the ``run`` and ``query`` commands.
+"""``orders-consumer`` / ``python -m consumer``: ``run``, ``query``, ``report``, ``sql``, ``audit``.
 
 Exit codes: 0 success; 1 run-time failure (broker unreachable, database locked or unwritable);
 2 bad usage or configuration. Errors are one line on stderr, never a traceback.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from consumer import flags
@@ -16,7 +17,7 @@ from consumer.core.accounting import describe_problems
 from consumer.core.windows import Window
 from consumer.errors import ConfigError, PipelineError
 from consumer.formats import to_csv, to_json, to_table
-from consumer.runtime import audit, reading, wiring
+from consumer.runtime import audit, htmlreport, reading, wiring
 from consumer.settings import KafkaSettings
 from consumer.warehouse.reports import REPORTS
 from orders_common.exits import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
@@ -60,14 +61,26 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="rows to print (default 5; sales-by-channel lists every channel)",
     )
-    for end, text in (("since", "from"), ("until", "up to, not including")):
-        query.add_argument(
-            f"--{end}",
-            metavar="WHEN",
-            help=f"only orders created {text} WHEN (ISO date or timestamp, UTC unless it has an "
-            "offset); orders without created_at are left out of a windowed report",
-        )
+    _add_window(query)
     query.set_defaults(handler=_query)
+
+    report = commands.add_parser(
+        "report",
+        help="write the dashboard as one self-contained HTML file",
+        description="Write the dashboard (the four reports as charts, totals and rejects by "
+        "reason) as one HTML file that loads nothing: to open offline or share.",
+    )
+    report.add_argument("--html", required=True, type=Path, metavar="FILE", help="output file")
+    flags.add(report, "warehouse", flags.WAREHOUSE)
+    report.add_argument(
+        "--limit",
+        type=int,
+        default=htmlreport.DEFAULT_LIMIT,
+        metavar="N",
+        help=f"rows of each top-N chart (default {htmlreport.DEFAULT_LIMIT})",
+    )
+    _add_window(report)
+    report.set_defaults(handler=_report)
 
     sql = commands.add_parser(
         "sql",
@@ -95,6 +108,16 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--format", choices=["table", "json"], default="table", help="output format")
     audit.set_defaults(handler=_audit)
     return parser
+
+
+def _add_window(parser: argparse.ArgumentParser) -> None:
+    for end, text in (("since", "from"), ("until", "up to, not including")):
+        parser.add_argument(
+            f"--{end}",
+            metavar="WHEN",
+            help=f"only orders created {text} WHEN (ISO date or timestamp, UTC unless it has an "
+            "offset); orders without created_at are left out of a windowed report",
+        )
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -128,6 +151,21 @@ def _query(args: argparse.Namespace) -> int:
     except PipelineError as exc:
         fail(PROG, str(exc), exc.exit_code)
     return _print(columns, values, args.format)
+
+
+def _report(args: argparse.Namespace) -> int:
+    try:
+        window = Window.parse(args.since, args.until)
+        target = flags.warehouse_from_args(args)
+        size = htmlreport.write(args.html, target, args.limit, window)
+    except ValueError as exc:
+        fail(PROG, str(exc), EXIT_USAGE)
+    except PipelineError as exc:
+        fail(PROG, str(exc), exc.exit_code)
+    except OSError as exc:
+        fail(PROG, f"cannot write {args.html}: {exc.strerror or exc}", EXIT_FAILURE)
+    print(f"{PROG} report: wrote {args.html} ({size:,} bytes)", file=sys.stderr)
+    return EXIT_OK
 
 
 def _sql(args: argparse.Namespace) -> int:
