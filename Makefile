@@ -21,7 +21,7 @@ DATA ?= data
 BENCH_ARGS ?=
 
 .PHONY: help install lint fmt test test-unit soak demo bench kafka-up kafka-down kafka-status \
-        postgres-up postgres-down postgres-status compose-check clean
+        demo-lake postgres-up postgres-down postgres-status compose-check clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -68,6 +68,10 @@ demo: install kafka-up ## Publish a sample stream, consume it into ./data/wareho
 	  echo; echo "== $$report"; \
 	  $(VENV)/bin/orders-consumer query $$report --db $(DATA)/warehouse.duckdb || exit 1; \
 	done
+
+demo-lake: install kafka-up postgres-up ## Three consumers of one group write one DuckLake warehouse (./data/lake); reports read while they run
+	$(PY) -m tools.demolake --bootstrap-servers $(BOOTSTRAP) --postgres-port $(POSTGRES_PORT) \
+	  --orders $(DEMO_ORDERS) --seed $(DEMO_SEED) --data $(DATA)
 
 bench: install kafka-up ## Throughput vs a bare consumer (1M orders; BENCH_ARGS="--orders 200000" for less)
 	$(PY) -m bench --bootstrap-servers $(BOOTSTRAP) $(BENCH_ARGS)
