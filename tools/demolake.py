@@ -218,7 +218,10 @@ def all_committed(publisher: subprocess.Popen[bytes], published: Path, logs: lis
     summary = [e for e in events(published) if e.get("event") == "publish_summary"]
     sent = int(summary[-1]["records"]) if summary else 0
     committed = sum(
-        e["records"] for log in logs for e in events(log) if e.get("event") == "batch_committed"
+        int(e["records"])
+        for log in logs
+        for e in events(log)
+        if e.get("event") == "batch_committed"
     )
     return committed >= sent
 
