@@ -73,7 +73,7 @@ demo-lake: install kafka-up postgres-up ## Three consumers of one group write on
 	$(PY) -m tools.demolake --bootstrap-servers $(BOOTSTRAP) --postgres-port $(POSTGRES_PORT) \
 	  --orders $(DEMO_ORDERS) --seed $(DEMO_SEED) --data $(DATA)
 
-bench: install kafka-up ## Throughput vs a bare consumer (1M orders; BENCH_ARGS="--orders 200000" for less)
+bench: install kafka-up postgres-up ## Throughput vs a bare consumer, and the lake with 1-3 members (1M orders; BENCH_ARGS="--orders 200000 --no-lake" for less)
 	$(PY) -m bench --bootstrap-servers $(BOOTSTRAP) $(BENCH_ARGS)
 
 kafka-up: install ## Start a local Kafka (KRaft, no Docker) on 127.0.0.1:$KAFKA_PORT; idempotent

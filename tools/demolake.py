@@ -34,8 +34,9 @@ LIVE_SQL = (
 )
 
 
-def create_database(server: str, name: str) -> None:
-    """CREATE DATABASE unless it exists, through DuckDB's postgres extension (no psql)."""
+def create_database(server: str, name: str, *, fresh: bool) -> None:
+    """CREATE DATABASE unless it exists, through DuckDB's postgres extension (no psql); with
+    ``fresh``, drop it first (its Parquet files are gone: ``make clean``, or a first run)."""
     con = duckdb.connect()
     try:
         load_extensions(con)
@@ -45,7 +46,13 @@ def create_database(server: str, name: str) -> None:
             "WHERE datname = ?",
             [name],
         ).fetchall()
-        if not found:
+        if found and fresh:
+            con.execute(
+                "CALL postgres_execute('pg', ?, use_transaction := false)",
+                [f'DROP DATABASE "{name}" WITH (FORCE)'],
+            )
+            print(f"dropped the catalog database {name}: its data directory is gone")
+        if not found or fresh:
             con.execute(
                 "CALL postgres_execute('pg', ?, use_transaction := false)",
                 [f'CREATE DATABASE "{name}"'],
@@ -120,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     logs, reference = data / "lake-demo", data / "reference"
     logs.mkdir(parents=True, exist_ok=True)
     server = f"host=127.0.0.1 port={args.postgres_port} user=postgres"
-    create_database(f"{server} dbname=postgres", args.database)
+    fresh = not (data / "lake").exists()
+    create_database(f"{server} dbname=postgres", args.database, fresh=fresh)
     catalog = ["--catalog", f"postgres:{server} dbname={args.database}"]
     lake = [*catalog, "--data-path", str(data / "lake")]
     create_topic(bootstrap, args.topic, MEMBERS)
