@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from consumer.runtime.maintainer import Maintainer
 from consumer.warehouse import lake, ledgers
 from consumer.warehouse.maintenance import (
     MaintainSettings,
@@ -109,3 +110,23 @@ def test_the_owner_of_partition_zero_is_the_elected_maintainer(
         writer.execute("COMMIT")
     assert owns_partition_zero(writer, "orders", "member-b")
     assert not owns_partition_zero(writer, "orders", "member-a")
+
+
+def test_a_member_maintains_the_lake_only_while_it_owns_partition_zero(
+    writer: duckdb.DuckDBPyConnection, lake_catalog: str, tmp_path: Path
+) -> None:
+    """`run --maintain-every`: the non-owner's pass does nothing, the owner's merges."""
+    micro_batches(writer, "fact_sales")
+    writer.execute("BEGIN")
+    ledgers.ensure(writer, "orders", 0)
+    ledgers.claim(writer, "orders", 0, "member-b")
+    writer.execute("COMMIT")
+    catalog, data = f"postgres:{lake_catalog}", str(tmp_path / "lake")
+    for member, expected in (("member-a", BATCHES), ("member-b", 1)):
+        maintainer = Maintainer(catalog, data, NOW, topic="orders", member=member)
+        try:
+            report = maintainer.once()
+        finally:
+            maintainer.stop()
+        assert (report is None) == (member == "member-a")
+        assert file_counts(writer)["fact_sales"] == expected
