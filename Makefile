@@ -22,7 +22,7 @@ DATA ?= data
 BENCH_ARGS ?=
 
 .PHONY: help install lint fmt test test-unit soak demo bench kafka-up kafka-down kafka-status \
-        postgres-up postgres-down postgres-status compose-check clean dashboard
+        demo-lake postgres-up postgres-down postgres-status compose-check clean dashboard
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -78,7 +78,12 @@ dashboard: install kafka-up ## Serve the live dashboard of the demo warehouse on
 	  $(if $(wildcard $(DATA)/reference/users.csv),--users-csv $(DATA)/reference/users.csv \
 	  --products-csv $(DATA)/reference/products.csv) --log-format console
 
-bench: install kafka-up ## Throughput vs a bare consumer (1M orders; BENCH_ARGS="--orders 200000" for less)
+
+demo-lake: install kafka-up postgres-up ## Three consumers of one group write one DuckLake warehouse (./data/lake); reports read while they run
+	$(PY) -m tools.demolake --bootstrap-servers $(BOOTSTRAP) --postgres-port $(POSTGRES_PORT) \
+	  --orders $(DEMO_ORDERS) --seed $(DEMO_SEED) --data $(DATA)
+
+bench: install kafka-up postgres-up ## Throughput vs a bare consumer, and the lake with 1-3 members (1M orders; BENCH_ARGS="--orders 200000 --no-lake" for less)
 	$(PY) -m bench --bootstrap-servers $(BOOTSTRAP) $(BENCH_ARGS)
 
 kafka-up: install ## Start a local Kafka (KRaft, no Docker) on 127.0.0.1:$KAFKA_PORT; idempotent

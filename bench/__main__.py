@@ -17,7 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench import dedup, latency, measure
+from bench import dedup, lake, latency, measure
 
 ROOT = Path(__file__).resolve().parent.parent
 KNOBS = ((1_000, 0.5), (5_000, 0.5), (10_000, 0.5), (20_000, 0.5), (50_000, 1.0))
@@ -86,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     parser.add_argument("--quick", action="store_true", help="skip knobs, dedup and latency")
     parser.add_argument(
+        "--no-lake", action="store_true", help="skip the DuckLake runs (1, 2 and 3 members)"
+    )
+    parser.add_argument("--lake-members", default="1,2,3", help="member counts of the lake runs")
+    parser.add_argument(
         "--output",
         type=Path,
         default=ROOT / "bench-results" / time.strftime("bench-%Y%m%d-%H%M%S.json"),
@@ -135,6 +139,25 @@ def main(argv: list[str] | None = None) -> int:
         "median": median,
         "naive": asdict(naive) | {"rate": naive.rate},
     }
+
+    if not args.no_lake:
+        result["lake"] = []
+        for members in (int(n) for n in args.lake_members.split(",")):
+            lake_run = lake.measure(bootstrap, topic, members)
+            entry = asdict(lake_run) | {
+                "rate": lake_run.rate,
+                "ratio": lake_run.rate / median["bare_rate"],
+            }
+            result["lake"].append(entry)
+            print(
+                f"lake, {members} member(s): {lake_run.rate:,.0f} rec/s (ratio "
+                f"{entry['ratio']:.3f}), {lake_run.batches} batches, write+commit p50 "
+                f"{lake_run.write_p50_ms:,.0f} ms p99 {lake_run.write_p99_ms:,.0f} ms, "
+                f"{lake_run.conflicts_retried} conflicts retried; files {lake_run.files_before} -> "
+                f"{lake_run.files_after} after maintenance ({lake_run.maintain_seconds:.1f}s), "
+                f"reports {lake_run.reports_ms_before:,.0f} -> {lake_run.reports_ms_after:,.0f} ms",
+                flush=True,
+            )
 
     if not args.quick:
         small, small_size = fill(bootstrap, args.small_orders, args.seed)
@@ -231,6 +254,21 @@ def report(result: dict[str, Any]) -> str:
             f"| latency at {lat['rate']:,.0f} orders/s, produce to commit | p50 "
             f"{lat['p50_ms']:,.0f} ms, p99 {lat['p99_ms']:,.0f} ms | <= 2000 ms |"
         )
+    if "lake" in result:
+        lines += [
+            "\n| lake members | rec/s | / bare | batches | lake write+commit p50 / p99 "
+            "| conflicts retried | files before -> after maintenance | four reports before -> "
+            "after |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r['members']} | {r['rate']:,.0f} | {r['ratio']:.3f} | {r['batches']:,} "
+            f"| {r['write_p50_ms']:,.0f} / {r['write_p99_ms']:,.0f} ms "
+            f"| {r['conflicts_retried']} | {r['files_before']:,} -> {r['files_after']:,} "
+            f"(on disk {r['on_disk_before']:,} -> {r['on_disk_after']:,}) "
+            f"| {r['reports_ms_before']:,.0f} -> {r['reports_ms_after']:,.0f} ms |"
+            for r in result["lake"]
+        ]
     if "knobs" in result:
         lines += [
             "\n| --batch-max-records | --batch-max-seconds | rec/s | peak RSS |",

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from consumer import flags
+from consumer import flags, maintain_cli
 from consumer.core.accounting import describe_problems
 from consumer.core.windows import Window
 from consumer.errors import ConfigError, PipelineError
@@ -107,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     flags.add(audit, "warehouse", flags.WAREHOUSE)
     audit.add_argument("--format", choices=["table", "json"], default="table", help="output format")
     audit.set_defaults(handler=_audit)
+    maintain_cli.add_parser(commands)
     return parser
 
 

@@ -20,6 +20,7 @@ from consumer.settings import (
     WarehouseSettings,
     parse_kafka_options,
 )
+from consumer.warehouse.maintenance import duration
 from orders_common.flags import Flag, add_flags, choice, number
 
 ENV_PREFIX = "ORDERS_"
@@ -102,6 +103,23 @@ HTTP = (
     Flag("--metrics-host", "address the HTTP server binds", None, "HOST",
          default=HttpSettings.host),
 )  # fmt: skip
+
+
+def duration_seconds(text: str) -> float:
+    """``--maintain-older-than``: a duration (90s, 30m, 1h, 2d) in seconds."""
+    try:
+        return duration(text).total_seconds()
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+MAINTENANCE = (
+    Flag("--maintain-every", "lake only: run maintenance (merge files, expire snapshots, "
+         "clean up) every SECONDS, on the member that owns partition 0", SECONDS, "SECONDS"),
+    Flag("--maintain-older-than", "lake only: snapshots older than this are expired by "
+         "maintenance (90s, 30m, 1h, 2d; keep it above the longest report)", duration_seconds,
+         "DURATION", default=3600.0),
+)  # fmt: skip
 LOGGING = (
     Flag("--log-format", "log rendering: JSON lines, or readable text when stdout is a terminal",
          choice("auto", "json", "console"), "{auto,json,console}"),
@@ -134,6 +152,7 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
     add(parser, "batches", BATCH)
     add(parser, "reference data", REFERENCE)
     add(parser, "http", HTTP)
+    add(parser, "lake maintenance", MAINTENANCE)
     add(parser, "logging", LOGGING)
 
 
@@ -169,4 +188,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 
 def warehouse_from_args(args: argparse.Namespace) -> WarehouseSettings:
-    return WarehouseSettings(db_path=args.db, catalog=args.catalog, data_path=args.data_path)
+    maintenance = {
+        "maintain_every": args.maintain_every,
+        "maintain_older_than": args.maintain_older_than,
+    } if hasattr(args, "maintain_every") else {}  # fmt: skip
+    return WarehouseSettings(
+        db_path=args.db, catalog=args.catalog, data_path=args.data_path, **maintenance
+    )

@@ -91,6 +91,8 @@ class WarehouseSettings:
     catalog: str | None = None
     data_path: str | None = None
     memory_limit: str = "256MB"
+    maintain_every: float | None = None  # seconds between a lake member's maintenance passes
+    maintain_older_than: float = 3600.0  # seconds of snapshots that maintenance keeps
 
     def __post_init__(self) -> None:
         if (self.db_path is None) == (self.catalog is None):
@@ -106,6 +108,8 @@ class WarehouseSettings:
             raise ConfigError("--data-path goes with --catalog")
         if self.catalog is not None and not self.catalog.startswith("postgres:"):
             raise ConfigError("--catalog must be postgres:CONNINFO, e.g. 'postgres:host=...'")
+        if self.maintain_every is not None and self.catalog is None:
+            raise ConfigError("--maintain-every goes with --catalog (a DuckDB file needs none)")
 
     @property
     def is_lake(self) -> bool:

@@ -14,6 +14,7 @@ from consumer.kafka.source import KafkaSource
 from consumer.runtime import http
 from consumer.runtime.channel import Channel, socket_path
 from consumer.runtime.loop import Pipeline
+from consumer.runtime.maintainer import start_for_member
 from consumer.runtime.metrics import Metrics
 from consumer.runtime.reference import ReferenceFiles
 from consumer.runtime.retrying import Retrier
@@ -144,6 +145,10 @@ def run(settings: Settings, faults: Faults | None = None) -> None:
             metrics=metrics,
             faults=faults,
         )
+        if isinstance(warehouse, LakeWarehouse):
+            maintainer = start_for_member(settings.warehouse, kafka.topic, warehouse.member)
+            if maintainer is not None:
+                stack.callback(maintainer.stop)
         tune_process()
         log.info(
             "consumer_started",
