@@ -10,7 +10,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from consumer.errors import ConfigError
 from consumer.settings import (
+    GUARANTEED_OPTIONS,
     BatchSettings,
     HttpSettings,
     KafkaSettings,
@@ -21,7 +23,16 @@ from consumer.settings import (
     parse_kafka_options,
 )
 from consumer.warehouse.maintenance import duration
-from orders_common.flags import Flag, add_flags, choice, number
+from orders_common.flags import Flag, add_flags, checked, choice, number
+from orders_common.kafka import check_bootstrap, check_topic
+
+
+def existing_file(text: str) -> Path:
+    path = Path(text)
+    if not path.is_file():
+        raise ValueError(f"{text} does not exist or is not a file")
+    return path
+
 
 ENV_PREFIX = "ORDERS_"
 
@@ -49,10 +60,10 @@ DEFAULTS["retry_seconds"] = BatchSettings.retry_seconds
 SECONDS = number(float, 0, above=True)
 
 BOOTSTRAP = Flag(
-    "--bootstrap-servers", "Kafka bootstrap servers", None, "HOST:PORT[,...]",
+    "--bootstrap-servers", "Kafka bootstrap servers", checked(check_bootstrap), "HOST:PORT[,...]",
     env=("ORDERS_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"), required=True,
 )  # fmt: skip
-TOPIC = Flag("--topic", "topic to consume", None, "T")
+TOPIC = Flag("--topic", "topic to consume", checked(check_topic), "T")
 DB = Flag("--db", "DuckDB file (created if missing; one consumer process per file)", Path, "PATH")
 CATALOG = Flag(
     "--catalog",
@@ -74,7 +85,7 @@ KAFKA = (
     BOOTSTRAP,
     TOPIC,
     Flag("--group-id", "consumer group id", None, "G", required=True),
-    Flag("--dlq-topic", "dead-letter topic (default: <topic>.dlq)", None, "T"),
+    Flag("--dlq-topic", "dead-letter topic (default: <topic>.dlq)", checked(check_topic), "T"),
     Flag("--group-instance-id", "static group membership id (default: derived from the "
          "database, so a restart gets its partitions back at once); 'none' disables it",
          None, "ID"),
@@ -91,9 +102,9 @@ BATCH = (
 )  # fmt: skip
 REFERENCE = (
     Flag("--users-csv", "users.csv to upsert into dim_user at start and whenever it changes",
-         Path, "F"),
+         checked(existing_file), "F"),
     Flag("--products-csv", "products.csv to upsert into dim_product at start and whenever it "
-         "changes", Path, "F"),
+         "changes", checked(existing_file), "F"),
     Flag("--reference-poll-seconds", "how often to check the reference CSVs for changes",
          SECONDS, "S"),
 )  # fmt: skip
@@ -168,7 +179,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             group_instance_id=None if instance_id in (None, "none") else instance_id,
             static_membership=instance_id != "none",
             startup_timeout=args.startup_timeout,
-            options=parse_kafka_options(args.kafka_option),
+            options=kafka_options(args.kafka_option),
         ),
         warehouse=warehouse_from_args(args),
         batch=BatchSettings(
@@ -195,3 +206,17 @@ def warehouse_from_args(args: argparse.Namespace) -> WarehouseSettings:
     return WarehouseSettings(
         db_path=args.db, catalog=args.catalog, data_path=args.data_path, **maintenance
     )
+
+
+def kafka_options(pairs: list[str]) -> dict[str, str]:
+    """``--kafka-option`` pairs; a refused one from the environment names its variable."""
+    options = parse_kafka_options(pairs)
+    refused = sorted(set(options) & GUARANTEED_OPTIONS)
+    if refused:
+        from_env = os.environ.get("ORDERS_KAFKA_OPTIONS", "")
+        where = " (from $ORDERS_KAFKA_OPTIONS)" if refused[0] in from_env else ""
+        raise ConfigError(
+            f"--kafka-option {refused[0]} is refused{where}: the delivery guarantee depends on "
+            "it (docs/interface.md)"
+        )
+    return options

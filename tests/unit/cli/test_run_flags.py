@@ -160,10 +160,6 @@ SETTINGS_LEVEL_ENV = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: values validated in consumer.settings do not name their environment variable",
-)
 @pytest.mark.parametrize("case", SETTINGS_LEVEL_ENV, ids=ident)
 def test_a_bad_environment_value_checked_by_the_settings_names_the_variable(
     case: tuple[str, str, str],
