@@ -186,3 +186,35 @@ def batch_codecs(broker: LocalKafka, topics: list[str]) -> dict[str, Counter[str
         elif line.startswith("baseOffset:") and "isControl: false" in line and topic:
             codecs[topic][line.split("compresscodec: ")[1].split()[0].lower()] += 1
     return codecs
+
+
+def assert_at_the_true_end(bootstrap: str, topic: str, group: str, db: Path) -> dict[int, int]:
+    """The ledger and the group's committed offsets both equal each partition's end offset,
+    which is past the last transaction marker: lag 0."""
+    ends = end_offsets(bootstrap, topic)
+    assert ledger(db, topic) == {p: end for p, end in ends.items() if end > 0}
+    assert committed_offsets(bootstrap, topic, group) == ends
+    return ends
+
+
+def assert_audit_complete(bootstrap: str, topic: str, db: Path) -> list[dict[str, Any]]:
+    """``audit`` exits 0, every partition complete with lag 0, and its marker and aborted
+    counts equal what read_committed and read_uncommitted readers tell apart."""
+    audit = run_audit(bootstrap, topic, db)
+    assert audit.returncode == 0, audit.stderr
+    truth = non_data(bootstrap, topic)
+    by_partition = {row["partition"]: row for row in audit.rows}
+    assert {p: r["status"] for p, r in by_partition.items()} == dict.fromkeys(
+        truth.markers, "complete"
+    )
+    assert {p: r["lag"] for p, r in by_partition.items()} == dict.fromkeys(truth.markers, 0)
+    assert {p: r["markers"] for p, r in by_partition.items()} == truth.markers
+    assert {p: r["aborted"] for p, r in by_partition.items()} == truth.aborted
+    return audit.rows
+
+
+def assert_dead_letters_match(bootstrap: str, topic: str, rejected: dict[Any, str]) -> None:
+    """Every rejected record (the oracle's ``(topic, partition, offset) -> reason``) has a
+    dead letter with its reason, and nothing else has one (a crash may repeat one)."""
+    letters = dead_letters(bootstrap, topic)
+    assert set(letters) == {(p, o, reason) for (_, p, o), reason in rejected.items()}
