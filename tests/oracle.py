@@ -726,8 +726,8 @@ def report(
 
 
 def read_topic(bootstrap: str, topic: str, timeout: float = 60) -> list[Record]:
-    """Every record of every partition of ``topic``, from the low watermark to the high
-    watermark taken at the start, sorted by (partition, offset).
+    """Every record a ``read_committed`` reader gets from every partition of ``topic``, from
+    the low watermark to the high watermark taken at the start, sorted by (partition, offset).
 
     Uses ``assign`` with explicit offsets and never commits. Raises TimeoutError if the end
     is not reached within ``timeout`` seconds.
@@ -741,6 +741,9 @@ def read_topic(bootstrap: str, topic: str, timeout: float = 60) -> list[Record]:
             "enable.auto.offset.store": False,
             "enable.partition.eof": True,
             "auto.offset.reset": "earliest",
+            # What the consumer must load: committed records only (CONTRACT §5). librdkafka's
+            # default too, stated so that the oracle never depends on a default.
+            "isolation.level": "read_committed",
         }
     )
     records: list[Record] = []

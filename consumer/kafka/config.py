@@ -17,6 +17,9 @@ def consumer_config(settings: KafkaSettings, instance_id: str | None) -> dict[st
         "auto.offset.reset": "earliest",
         "partition.assignment.strategy": "cooperative-sticky",
         "enable.partition.eof": False,
+        # Committed records only (CONTRACT §5): librdkafka's default, stated so that no
+        # default of another version can load an aborted transaction's records.
+        "isolation.level": "read_committed",
         # Enough read-ahead to keep a batch ready, bounded so memory stays flat (the defaults
         # let librdkafka buffer about 100k records per partition).
         "fetch.max.bytes": 16 * 1024 * 1024,
