@@ -162,7 +162,8 @@ def port_in_use(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, exited but not reaped, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -210,7 +211,7 @@ class LocalKafka:
             pid = int(self.pid_file.read_text().strip())
         except (FileNotFoundError, ValueError):
             return None
-        return pid if _pid_alive(pid) else None
+        return pid if pid_alive(pid) else None
 
     def _write_config(self) -> Path:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -323,11 +324,11 @@ class LocalKafka:
             return False
         self._signal_group(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while _pid_alive(pid) and time.monotonic() < deadline:
+        while pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.2)
-        if _pid_alive(pid):
+        if pid_alive(pid):
             self._signal_group(pid, signal.SIGKILL)
-            while _pid_alive(pid):
+            while pid_alive(pid):
                 time.sleep(0.1)
         self.pid_file.unlink(missing_ok=True)
         return True
@@ -337,7 +338,7 @@ class LocalKafka:
         pid = self.pid()
         if pid is not None:
             self._signal_group(pid, signal.SIGKILL)
-            while _pid_alive(pid):
+            while pid_alive(pid):
                 time.sleep(0.05)
         self.pid_file.unlink(missing_ok=True)
 

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools.localkafka import free_port, port_in_use
+from tools.localkafka import free_port, pid_alive, port_in_use
 
 DEFAULT_PORT = 5432
 SERVER_USER = "postgres"
@@ -114,18 +114,6 @@ def cache_dir() -> Path:
     return Path(base) / "orders-pipeline"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    stat = Path(f"/proc/{pid}/stat")
-    # A zombie has exited; only its parent has not reaped it yet.
-    return not (stat.exists() and stat.read_text().split(") ", 1)[-1].startswith("Z"))
-
-
 @dataclass(frozen=True)
 class LocalPostgres:
     """One cluster: its port and its own data directory (PGDATA, with server.log in it)."""
@@ -160,7 +148,7 @@ class LocalPostgres:
             pid = int(first.strip())
         except (FileNotFoundError, PermissionError, ValueError):
             return None
-        return pid if _pid_alive(pid) else None
+        return pid if pid_alive(pid) else None
 
     def _run(self, bin_dir: Path, *args: str, timeout: float = 120.0) -> str:
         proc = subprocess.run(
@@ -262,7 +250,7 @@ class LocalPostgres:
         except (LocalPostgresError, subprocess.TimeoutExpired):
             os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + timeout
-        while _pid_alive(pid) and time.monotonic() < deadline:
+        while pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
         return True
 

@@ -230,20 +230,22 @@ class KafkaSource:
             self._callback_error = exc
 
     def _revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        numbers = [tp.partition for tp in partitions]
-        try:
-            self._callbacks.partitions_revoking(numbers)
-        except Exception as exc:
-            self._callback_error = exc
-        consumer.incremental_unassign(partitions)
-        self._assigned -= set(numbers)
-        self._held -= set(numbers)
+        self._give_up(consumer, partitions, self._callbacks.partitions_revoking)
 
     def _lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._give_up(consumer, partitions, self._callbacks.partitions_lost)
+
+    def _give_up(
+        self,
+        consumer: Consumer,
+        partitions: list[TopicPartition],
+        tell: Callable[[list[int]], None],
+    ) -> None:
+        """Tell the loop (revoked: it drains and commits; lost: it drops), then unassign."""
         numbers = [tp.partition for tp in partitions]
         try:
-            self._callbacks.partitions_lost(numbers)
-        except Exception as exc:
+            tell(numbers)
+        except Exception as exc:  # raised again from poll(), outside librdkafka's callback
             self._callback_error = exc
         consumer.incremental_unassign(partitions)
         self._assigned -= set(numbers)
