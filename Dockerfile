@@ -79,7 +79,7 @@ WORKDIR /data
 USER ${APP_UID}:${APP_GID}
 EXPOSE 9108
 
-# Liveness of the consume loop (CONTRACT §7). slim has no curl: python's urllib it is; any
+# Liveness of the consume loop (docs/interface.md §7). slim has no curl: python's urllib it is; any
 # error or a non-2xx answer raises, which exits 1 (unhealthy).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
   CMD ["python", "-c", "import os, urllib.request; port = os.environ.get('ORDERS_METRICS_PORT') or '9108'; urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=4).close()"]
