@@ -14,8 +14,8 @@ from consumer.errors import ConfigError
 from orders_common.kafka import check_bootstrap, check_topic
 from orders_common.logs import LogFormat
 
-# librdkafka settings the delivery guarantee depends on (docs/interface.md §4): the consumer sets them
-# itself, and --kafka-option may not change them.
+# librdkafka settings the delivery guarantee depends on (docs/interface.md §4): the consumer
+# sets them itself, and --kafka-option may not change them.
 GUARANTEED_OPTIONS = frozenset(
     {
         "enable.auto.commit",

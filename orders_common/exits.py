@@ -1,4 +1,4 @@
-"""Exit codes of both commands (docs/interface.md §5)."""
+"""Exit codes of both commands (interface §5)."""
 
 EXIT_OK = 0
 EXIT_FAILURE = 1  # a run-time failure: broker unreachable, database locked or unwritable

@@ -1,6 +1,6 @@
 """The simulated order stream: base orders, their re-sends and the malformed records in between.
 
-``--orders N`` counts base orders: every one of them is valid per docs/interface.md §1 (a few with a
+``--orders N`` counts base orders: every one of them is valid per interface §1 (a few with a
 tolerated oddity), so a consumer should load exactly N orders. Re-sends (identical or
 conflicting) and malformed records come on top of them; re-sends still pending when the last base
 order is out close the stream.

@@ -75,7 +75,7 @@ RATE_HELP = MappingProxyType(
         "resend_identical": "identical re-sends, some at once and some thousands of records later, "
         "often spelled differently (blanks, key order, \\u escapes)",
         "resend_conflicting": "re-sends with the same order_id but another amount or items",
-        "malformed": "malformed records, covering every reject reason of docs/interface.md §1",
+        "malformed": "malformed records, covering every reject reason of interface §1",
     }
 )
 MESS = tuple(
@@ -129,8 +129,8 @@ def build_parser() -> OneLineParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     publish = commands.add_parser(
         "publish",
-        help="publish the order stream to Kafka (docs/interface.md §5)",
-        description="Publish N base orders with the messy cases of docs/interface.md §1, read from a "
+        help="publish the order stream to Kafka (interface §5)",
+        description="Publish N base orders with the messy cases of interface §1, read from a "
         "simulated paginated API that fails now and then and is retried with backoff.",
     )
     generate = commands.add_parser(

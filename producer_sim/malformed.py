@@ -1,4 +1,4 @@
-"""Malformed records: one for every reject reason of docs/interface.md §1, each with exactly one defect.
+"""Malformed records: one for every reject reason of interface §1, each with exactly one defect.
 
 A malformed record that still carries a string ``order_id`` gets a fresh ``ox-`` id that no other
 record uses, so its rejection can never be confused with a duplicate or block a valid order.

@@ -68,7 +68,7 @@ class OrderFactory:
     def order(
         self, oid: str, variation: str = "clean", number: int | None = None
     ) -> dict[str, Json]:
-        """A valid order (docs/interface.md §1) with at most one tolerated ``variation`` applied.
+        """A valid order (interface §1) with at most one tolerated ``variation`` applied.
 
         ``number`` is the base order's number; without it, the last one given.
         """

@@ -1,4 +1,4 @@
-"""Hand-written hostile records: every tolerated and every rejected case of docs/interface.md §1.
+"""Hand-written hostile records: every tolerated and every rejected case of interface §1.
 
 Order ids start with ``edge-`` so they never collide with a simulated stream. Every version of
 one order id is returned in sequence and keyed alike, so a keyed producer keeps them in one
@@ -153,7 +153,7 @@ def _numbers_doc(order_id: str, amount: str, price: str, quantity: str = "1") ->
 
 
 def numbers() -> list[Record]:
-    """docs/interface.md §1 "Numbers and money": float noise rounded, ties to even, the range, exact
+    """interface §1 "Numbers and money": float noise rounded, ties to even, the range, exact
     values in re-sends (-0.0 is 0, 1.50 is 1.5, 128.45000000000002 is not 128.45)."""
     loaded = {
         "noise": ("128.45000000000002", "0.30000000000000004", "1"),

@@ -27,7 +27,7 @@ Classification of one record's value (the first matching rule wins):
    or not storable) -> ``invalid_item``
 7. ``amount`` present, not null, and not a number storable in DECIMAL(18,4) -> ``invalid_amount``
 
-Numbers (docs/interface.md §1 "Numbers and money"): a JSON number is the exact decimal value written.
+Numbers (interface §1 "Numbers and money"): a JSON number is the exact decimal value written.
 Money is stored rounded half-to-even to 4 decimals; "storable" means that the rounded magnitude
 is below 10**14.
 8. ``user_id``/``currency``/``metadata``/``metadata.source``/``metadata.promo`` of a wrong JSON
@@ -89,7 +89,7 @@ __all__ = [
 ]
 
 # --------------------------------------------------------------------------------------------
-# Reason codes (docs/interface.md §1, plus the team's `invalid_field`)
+# Reason codes (interface §1, plus the team's `invalid_field`)
 # --------------------------------------------------------------------------------------------
 
 EMPTY_PAYLOAD: Final = "empty_payload"
@@ -306,7 +306,7 @@ def canonical(value: Any) -> Canonical:
     exactly when their canonical forms are equal.
 
     Key order and formatting vanish with parsing; numbers compare by exact value (``1.50`` is
-    ``1.5``, ``1E2`` is ``100``, ``2`` is ``2.0``, ``-0.0`` is ``0``: docs/interface.md §1), but
+    ``1.5``, ``1E2`` is ``100``, ``2`` is ``2.0``, ``-0.0`` is ``0``: interface §1), but
     ``true`` is not ``1``. Raises ValueError on a string holding a lone surrogate (from a
     ``\\ud800``-style escape).
     """
@@ -509,7 +509,7 @@ def parse_order(value: bytes | None) -> ValidOrder | Rejection:
 
 
 # --------------------------------------------------------------------------------------------
-# Reference data (docs/interface.md §2)
+# Reference data (interface §2)
 # --------------------------------------------------------------------------------------------
 
 USER_COLUMNS: Final = ("user_id", "name", "email", "country", "signup_date")
@@ -628,7 +628,7 @@ def compute_expected(
 
     if len(set(positions)) != len(positions):
         raise ValueError("the same (topic, partition, offset) was given more than once")
-    # Delivery guarantee (docs/interface.md §4): each record in exactly one place.
+    # Delivery guarantee (interface §4): each record in exactly one place.
     outcomes = [set(expected.loaded), expected.duplicates, set(expected.rejected)]
     assert sum(map(len, outcomes)) == len(positions), "a record has two outcomes"
     assert set().union(*outcomes) == set(positions), "a record has no outcome"
@@ -653,7 +653,7 @@ def compute_expected(
 
 
 # --------------------------------------------------------------------------------------------
-# Reports (docs/interface.md §5)
+# Reports (interface §5)
 # --------------------------------------------------------------------------------------------
 
 REPORT_KEYS: Final[dict[str, tuple[str, ...]]] = {
@@ -741,7 +741,7 @@ def read_topic(bootstrap: str, topic: str, timeout: float = 60) -> list[Record]:
             "enable.auto.offset.store": False,
             "enable.partition.eof": True,
             "auto.offset.reset": "earliest",
-            # What the consumer must load: committed records only (docs/interface.md §5). librdkafka's
+            # What the consumer must load: committed records only (interface §5). librdkafka's
             # default too, stated so that the oracle never depends on a default.
             "isolation.level": "read_committed",
         }

@@ -17,7 +17,7 @@ def consumer_config(settings: KafkaSettings, instance_id: str | None) -> dict[st
         "auto.offset.reset": "earliest",
         "partition.assignment.strategy": "cooperative-sticky",
         "enable.partition.eof": False,
-        # Committed records only (docs/interface.md §5): librdkafka's default, stated so that no
+        # Committed records only (interface §5): librdkafka's default, stated so that no
         # default of another version can load an aborted transaction's records.
         "isolation.level": "read_committed",
         # Enough read-ahead to keep a batch ready, bounded so memory stays flat (the defaults

@@ -1,4 +1,4 @@
-"""``orders-consumer audit`` (docs/interface.md §5): per partition, every offset the warehouse has read
+"""``orders-consumer audit`` (interface §5): per partition, every offset the warehouse has read
 is accounted for exactly once, with no gap up to its ledger.
 
 The warehouse says where each offset went; the topic, read again, says which offsets hold

@@ -1,4 +1,4 @@
-"""One writer per file (docs/interface.md §4): a consumer writing a DuckDB file must read the whole
+"""One writer per file (interface §4): a consumer writing a DuckDB file must read the whole
 topic, so it shares its group with nobody.
 
 A member reads nothing until it holds every partition of the topic. A member that never held

@@ -1,4 +1,4 @@
-"""Reference data (docs/interface.md §2): read and validate users.csv and products.csv with Polars, and
+"""Reference data (interface §2): read and validate users.csv and products.csv with Polars, and
 notice when they change."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The dashboard in headless Chromium against a real consumer (docs/interface.md §7, issue 13): a simulated
+"""The dashboard in headless Chromium against a real consumer (interface §7, issue 13): a simulated
 stream on a real broker, a consumer serving ``--metrics-port``, and the page's charts compared
 with ``query NAME --format json`` run as a CLI while the consumer holds the file. The page and
 the ``report --html`` file make no request off the machine."""

@@ -1,4 +1,4 @@
-"""docs/interface.md §7 against a real consumer process: /metrics, /healthz, /readyz, JSON logs, SIGTERM.
+"""interface §7 against a real consumer process: /metrics, /healthz, /readyz, JSON logs, SIGTERM.
 
 The consumer runs as a subprocess with ``--metrics-port``; its stdout and stderr go to separate
 files so that "stdout is JSON lines" is checked on stdout alone.
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.integration
 T = TypeVar("T")
 WAIT_SECONDS = 45.0
 
-#: docs/interface.md §7: the metric families /metrics must expose, by their exposition names.
+#: interface §7: the metric families /metrics must expose, by their exposition names.
 CONTRACT_SAMPLES = {
     "pipeline_records_total",
     "pipeline_fact_rows_total",

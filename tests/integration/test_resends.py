@@ -1,5 +1,5 @@
 """Identical re-sends under a wrong key or no key land on other partitions: each order is still
-loaded once (docs/interface.md §1, §4), whichever copy the consumer's batch order meets first."""
+loaded once (interface §1, §4), whichever copy the consumer's batch order meets first."""
 
 from __future__ import annotations
 

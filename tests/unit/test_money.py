@@ -1,4 +1,4 @@
-"""Numbers and money (docs/interface.md §1): exact values, half-to-even rounding, the range, re-sends.
+"""Numbers and money (interface §1): exact values, half-to-even rounding, the range, re-sends.
 
 Inputs are raw JSON text, so that ``1.50``, ``15e-1`` or ``-0.0`` are exactly what the consumer
 reads; expected values are written by hand from the contract.

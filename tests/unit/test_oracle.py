@@ -418,7 +418,7 @@ def test_first_matching_rule_wins(fields: dict[str, str | None], reason: str) ->
 
 
 def test_the_contract_example_is_loaded_field_by_field() -> None:
-    """The example event of docs/interface.md §1 gives exactly these dim_order and fact_sales rows."""
+    """The example event of interface §1 gives exactly these dim_order and fact_sales rows."""
     value = (
         '{"order_id": "o-000123", "user_id": "u-0042", "amount": 129.9, "currency": "USD",'
         ' "created_at": "2025-08-20T15:23:10Z",'
@@ -699,7 +699,7 @@ def test_numbers_compare_by_exact_value_but_true_is_not_one() -> None:
 
 
 def test_minus_zero_then_zero_is_an_identical_resend() -> None:
-    """-0.0 equals 0.0 and 0 (docs/interface.md §1): the re-send is dropped, not conflicting."""
+    """-0.0 equals 0.0 and 0 (interface §1): the re-send is dropped, not conflicting."""
     expected = run(
         doc(amount="-0.0", items=array(item(price="-0.0"))),
         doc(amount="0.0", items=array(item(price="0"))),

@@ -1,4 +1,4 @@
-"""users.csv and products.csv: docs/interface.md §2 format, realistic content, consistent with events."""
+"""users.csv and products.csv: interface §2 format, realistic content, consistent with events."""
 
 from __future__ import annotations
 

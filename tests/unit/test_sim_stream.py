@@ -1,4 +1,4 @@
-"""The simulated stream, judged from its bytes against docs/interface.md §1 (not from the generator's code).
+"""The simulated stream, judged from its bytes against interface §1 (not from the generator's code).
 
 ``classify`` below is an independent reading of the contract: it decides what each record is
 from its key and value alone. The generator's ``kind`` labels must agree with it, and the shares
@@ -65,7 +65,7 @@ def valid_item(item: Any) -> bool:
 
 
 def reject_reason(value: bytes | None) -> str | None:
-    """The docs/interface.md §1 reject reason of a value, or None if it is a loadable order."""
+    """The interface §1 reject reason of a value, or None if it is a loadable order."""
     if value is None or not value.strip():
         return "empty_payload"
     try:

@@ -1,4 +1,4 @@
-"""The pure transform against docs/interface.md §1, with expectations written by hand."""
+"""The pure transform against interface §1, with expectations written by hand."""
 
 from __future__ import annotations
 
@@ -201,7 +201,7 @@ def test_a_3000_line_order_keeps_every_line_in_order() -> None:
 def test_each_malformed_record_is_rejected_with_its_reason(
     value: bytes | None, reason: str
 ) -> None:
-    """Every reject case of docs/interface.md §1 gives its reason code and no order or line."""
+    """Every reject case of interface §1 gives its reason code and no order or line."""
     assert reason_of(value) == reason
 
 

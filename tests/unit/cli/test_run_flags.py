@@ -82,7 +82,7 @@ def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None
     assert "required" in exits([], capsys, 2)
 
 
-# Settings the delivery guarantee depends on (docs/interface.md §4), plus ones it obviously needs:
+# Settings the delivery guarantee depends on (interface §4), plus ones it obviously needs:
 # where to connect, where to start, and which member this is.
 GUARANTEE_OPTIONS = [
     "enable.auto.commit",

@@ -1,4 +1,4 @@
-"""The consumer's HTTP server (docs/interface.md §7) against a real DuckDB file, without a broker: hostile
+"""The consumer's HTTP server (interface §7) against a real DuckDB file, without a broker: hostile
 parameters get a clean 4xx with a one-line JSON error, and the reports API answers exactly what
 ``query NAME --format json`` prints for the same file."""
 

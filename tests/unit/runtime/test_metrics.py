@@ -1,5 +1,5 @@
 """The metrics HTTP server on a free loopback port: /metrics in Prometheus text format, and
-/healthz and /readyz following the loop's state (docs/interface.md §7)."""
+/healthz and /readyz following the loop's state (interface §7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Reference CSVs (docs/interface.md §2): what is accepted, each kind of bad row reported with its line,
+"""Reference CSVs (interface §2): what is accepted, each kind of bad row reported with its line,
 duplicate keys, and noticing a changed file."""
 
 from __future__ import annotations
