@@ -72,6 +72,9 @@ class BatchWriter:
         self._batch_number = 0
         self._next: dict[int, int] = {}
         self._first: dict[int, int] = {}
+        # Partitions the ledger holds a row for: only their offsets are committed to Kafka, so
+        # that the group's offsets never run ahead of (or beside) the warehouse's ledger.
+        self._ledgered: set[int] = set()
         self._skipped: dict[int, tuple[int, int]] = {}
 
     # -- where each partition stands ---------------------------------------------------------
@@ -96,6 +99,8 @@ class BatchWriter:
         for p, start in starts.items():
             self._next[p] = start.offset
             self._first[p] = start.first_offset
+            if start.why == "ledger":
+                self._ledgered.add(p)
             if start.skipped is not None:
                 self._skipped[p] = start.skipped
 
@@ -104,6 +109,7 @@ class BatchWriter:
         for p in partitions:
             self._next.pop(p, None)
             self._first.pop(p, None)
+            self._ledgered.discard(p)
 
     # -- batches -----------------------------------------------------------------------------
 
@@ -139,7 +145,7 @@ class BatchWriter:
 
     def commit_owned(self, partitions: list[int]) -> None:
         """Commit where the warehouse stands for partitions about to be given away."""
-        offsets = {p: self._next[p] for p in partitions if p in self._next}
+        offsets = {p: self._next[p] for p in partitions if p in self._next and p in self._ledgered}
         try:
             if offsets:
                 self._source.commit(offsets)
@@ -215,8 +221,9 @@ class BatchWriter:
         started = time.perf_counter()
         self._faults.hit("kill_after_db_commit", prepared.number)
         self._next.update(batch.next_offsets)
+        self._ledgered |= set(batch.next_offsets)
         owned = self._source.assigned - set(lost)
-        offsets = {p: o for p, o in self._next.items() if p in owned}
+        offsets = {p: o for p, o in self._next.items() if p in owned and p in self._ledgered}
         committed = not offsets or self._retry("kafka_commit", lambda: self._source.commit(offsets))
         done = time.perf_counter()
         if committed:
