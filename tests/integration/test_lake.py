@@ -12,13 +12,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PgServer
+from tests.lakecheck import Reader, assert_complete
 from tests.lakeharness import (
     Background,
     Lake,
     Members,
-    Reader,
     accounted,
-    assert_complete,
     finish,
     placed,
     produce,

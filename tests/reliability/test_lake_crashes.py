@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
+from tests.lakecheck import assert_complete
 from tests.lakeharness import (
     Background,
     Lake,
     Members,
     accounted,
-    assert_complete,
     finish,
     placed,
     produce,
