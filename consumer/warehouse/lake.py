@@ -11,10 +11,12 @@ fresh snapshot (``CommitConflictError`` is transient).
 from __future__ import annotations
 
 import os
+import random
 import secrets
 import socket
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+import time
+from collections.abc import Callable
+from contextlib import suppress
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -26,50 +28,16 @@ from consumer.core.positions import LedgerRow
 from consumer.errors import PipelineError
 from consumer.faults import NO_FAULTS, Faults
 from consumer.warehouse import ledgers, statements
-from consumer.warehouse.extensions import attach_lake, lake_error, set_commit_retries
+from consumer.warehouse.extensions import CatalogUnavailableError, CommitConflictError, lake_error
+from consumer.warehouse.lakeconn import ALIAS, connect, transaction
 from consumer.warehouse.protocol import BeforeCommit
 from consumer.warehouse.sqlfiles import sql_dir
+from orders_common.logs import get_logger
 
-ALIAS = "lake"
+log = get_logger("consumer")
 T = TypeVar("T")
 Connection = duckdb.DuckDBPyConnection
-# Snapshot-id races of 3 writers: 2 of 450 commits exhausted DuckLake's default 10 retries,
-# none at 100 (docs/ducklake.md).
-COMMIT_RETRIES = 100
-
-
-def s3_secret(con: duckdb.DuckDBPyConnection) -> None:
-    """S3 credentials and endpoint from the environment (never from flags), for s3:// data."""
-    key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
-    if not (key and secret):
-        return
-    endpoint = os.environ.get("ORDERS_S3_ENDPOINT")
-    parts = [
-        "TYPE s3",
-        f"KEY_ID '{key}'",
-        f"SECRET '{secret}'",
-        f"REGION '{os.environ.get('AWS_REGION', 'us-east-1')}'",
-        f"URL_STYLE '{os.environ.get('ORDERS_S3_URL_STYLE', 'vhost' if not endpoint else 'path')}'",
-        f"USE_SSL {os.environ.get('ORDERS_S3_USE_SSL', 'true').lower() in ('1', 'true', 'yes')}",
-    ]
-    if endpoint:
-        parts.append(f"ENDPOINT '{endpoint}'")
-    con.execute(f"CREATE OR REPLACE SECRET lake_s3 ({', '.join(parts)})")
-
-
-def connect(catalog: str, data_path: str | None, *, read_only: bool) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with the lake attached as the default database."""
-    con = duckdb.connect(config={"autoinstall_known_extensions": False})
-    try:
-        con.execute("SET enable_progress_bar = false")
-        s3_secret(con)
-        attach_lake(con, catalog, data_path, alias=ALIAS, read_only=read_only)
-        con.execute(f"USE {ALIAS}")
-        set_commit_retries(con, COMMIT_RETRIES, wait_ms=50)
-    except BaseException:
-        con.close()
-        raise
-    return con
+SCHEMA_ATTEMPTS = 10
 
 
 class LakeWarehouse:
@@ -86,17 +54,9 @@ class LakeWarehouse:
         self.member = member or f"{socket.gethostname()}-{os.getpid()}"
         self._epochs: dict[int, int] = {}
         self._topic_partitions = 0
-        self._con = connect(catalog, data_path, read_only=False)
-        self._run_in_transaction(
-            lambda con: con.execute((sql_dir() / "lake" / "001_lake_schema.sql").read_text()),
-            "create the lake's tables",
-        )
-        self._run_in_transaction(
-            lambda con: con.execute(
-                "INSERT INTO dim_guard SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM dim_guard)"
-            ),
-            "create the dimension guard",
-        )
+        self._con: Connection | None = connect(catalog, data_path, read_only=False)
+        self._suspect = False  # the last failure may have left the connection unusable
+        self._create_schema()
 
     # -- the Warehouse protocol --------------------------------------------------------------
 
@@ -119,8 +79,15 @@ class LakeWarehouse:
         return self.next_batch_id()
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
-        cursor = self._con.cursor()
-        cursor.execute(f"USE {ALIAS}")
+        """A connection of its own on the lake. Its ``USE`` already asks the catalog (for the
+        latest snapshot): with the catalog down it raises CatalogUnavailableError, not
+        DuckDB's IOException (which killed members during a PostgreSQL restart)."""
+        cursor = self._connection().cursor()
+        try:
+            cursor.execute(f"USE {ALIAS}")
+        except duckdb.Error as exc:
+            cursor.close()
+            raise lake_error(exc, "cannot open a cursor on the lake") from exc
         return cursor
 
     def claim(
@@ -180,19 +147,34 @@ class LakeWarehouse:
         now = _now()
 
         def upsert(con: Connection) -> None:
+            changed = 0
             for frame, name, key, columns in (
                 (users, "dim_user", "user_id", "user_id, name, email, country, signup_date"),
                 (products, "dim_product", "sku", "sku, name, category, list_price"),
             ):
                 if frame is None:
                     continue
-                con.register("ref", frame)
+                # Only the rows that differ from the lake's: every member upserts the same
+                # files at start (and after each restart), and rewriting them all made every
+                # start conflict with the other members' batches (measured: 3 members starting
+                # together retried their upserts 3 to 6 times each).
+                con.register("ref_all", frame)
+                fresh = con.sql(
+                    f"SELECT {columns} FROM ref_all EXCEPT "
+                    f"SELECT {columns} FROM {name} WHERE NOT is_inferred"
+                ).pl()
+                con.unregister("ref_all")
+                if fresh.is_empty():
+                    continue
+                changed += fresh.height
+                con.register("ref", fresh)
                 con.execute(f"DELETE FROM {name} WHERE {key} IN (SELECT {key} FROM ref)")
                 con.execute(
                     f"INSERT INTO {name} SELECT {columns}, false, $now FROM ref", {"now": now}
                 )
                 con.unregister("ref")
-            con.execute("UPDATE dim_guard SET n = n + 1")
+            if changed:
+                con.execute("UPDATE dim_guard SET n = n + 1")
 
         self._run_in_transaction(upsert, "upsert the reference data")
 
@@ -209,7 +191,7 @@ class LakeWarehouse:
             orders = batch.parsed.orders
             known = statements.loaded_before(con, orders.select("order_id"), by_rowid=False)
             plan = plan_batch(batch, known)
-            if _misrouted(batch):
+            if ledgers.misrouted(batch):
                 ledgers.serialise_with_all(
                     con, batch.topic, self._topic_partitions, set(batch.next_offsets)
                 )
@@ -225,13 +207,51 @@ class LakeWarehouse:
         return result
 
     def reconnect(self) -> None:
+        """Called before each retry. After a commit conflict the connection is sound: keep it
+        (a new attach cost seconds per conflict on this loaded machine). Otherwise start
+        afresh; a catalog still down leaves no connection, and the next attempt makes one
+        (a failure here, in the retrier's callback, would end the retries at once)."""
+        if not self._suspect:
+            return
         with suppress(duckdb.Error):
-            self._con.close()
-        self._con = connect(self._catalog, self._data_path, read_only=False)
+            if self._con is not None:
+                self._con.close()
+        self._con = None
+        try:
+            self._connection()
+        except PipelineError as exc:
+            log.warning("lake_reconnect_failed", error=str(exc), next="the next attempt")
+
+    def _connection(self) -> Connection:
+        if self._con is None:
+            self._con = connect(self._catalog, self._data_path, read_only=False)
+            self._suspect = False
+        return self._con
 
     def close(self) -> None:
         with suppress(duckdb.Error):
-            self._con.close()
+            if self._con is not None:
+                self._con.close()
+
+    def _create_schema(self) -> None:
+        """The tables, idempotently. Members starting together on an empty lake race to
+        create them: all but one get a commit conflict ("this table has been created by
+        another transaction already", measured with 3 members) and try again."""
+        script = (sql_dir() / "lake" / "001_lake_schema.sql").read_text()
+
+        def create(con: Connection) -> None:
+            con.execute(script)
+            # (a guard made empty by an older script gets its row)
+            con.execute("INSERT INTO dim_guard SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM dim_guard)")
+
+        for attempt in range(1, SCHEMA_ATTEMPTS + 1):
+            try:
+                self._run_in_transaction(create, "create the lake's tables")
+                return
+            except CommitConflictError:
+                if attempt == SCHEMA_ATTEMPTS:
+                    raise
+                time.sleep(random.uniform(0.1, 0.3) * attempt)
 
     # -- transactions ------------------------------------------------------------------------
 
@@ -240,40 +260,24 @@ class LakeWarehouse:
     ) -> T:
         """``action`` in one transaction, on the writer's connection or a cursor of its own
         (claims run on the polling thread while a batch may be in flight)."""
-        con = self.cursor() if cursor else self._con
+        con = self.cursor() if cursor else self._connection()
         try:
-            with _transaction(con):
+            with transaction(con):
                 return action(con)
+        except duckdb.ConnectionException as exc:
+            # A cursor dies with the connection it came from, which the writer thread may
+            # just have replaced (reconnect): try again on the new one.
+            raise CatalogUnavailableError(f"cannot {context}: {exc}") from exc
         except duckdb.Error as exc:
-            raise lake_error(exc, f"cannot {context}") from exc
+            error = lake_error(exc, f"cannot {context}")
+            self._suspect |= not cursor and not isinstance(error, CommitConflictError)
+            raise error from exc
+        except BaseException:
+            self._suspect |= not cursor
+            raise
         finally:
             if cursor:
                 con.close()
-
-
-@contextmanager
-def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    con.execute("BEGIN TRANSACTION")
-    try:
-        yield
-        con.execute("COMMIT")
-    except BaseException:
-        with suppress(duckdb.Error):
-            con.execute("ROLLBACK")
-        raise
-
-
-def _misrouted(batch: Batch) -> bool:
-    """Whether a valid order arrived under another key than its order_id (or none): another
-    partition may then hold it too."""
-    orders = batch.parsed.orders
-    if orders.is_empty():
-        return False
-    keys = [batch.keys[i] for i in orders["idx"].to_list()]
-    return any(
-        key is None or key != order.encode()
-        for key, order in zip(keys, orders["order_id"].to_list(), strict=True)
-    )
 
 
 def _now() -> datetime:

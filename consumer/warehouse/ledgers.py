@@ -18,7 +18,7 @@ import hashlib
 import re
 from typing import Any
 
-from consumer.core.plan import BatchPlan
+from consumer.core.plan import Batch, BatchPlan
 from consumer.core.positions import LedgerRow
 from consumer.errors import FencedError
 
@@ -121,3 +121,16 @@ def serialise_with_all(con: Any, topic: str, partitions: int, mine: set[int]) ->
         if partition not in mine:
             ensure(con, topic, partition)
             con.execute(f"UPDATE {_ident(table(topic, partition))} SET touches = touches + 1")
+
+
+def misrouted(batch: Batch) -> bool:
+    """Whether a valid order arrived under another key than its order_id (or none): another
+    partition may then hold it too."""
+    orders = batch.parsed.orders
+    if orders.is_empty():
+        return False
+    keys = [batch.keys[i] for i in orders["idx"].to_list()]
+    return any(
+        key is None or key != order.encode()
+        for key, order in zip(keys, orders["order_id"].to_list(), strict=True)
+    )

@@ -39,4 +39,6 @@ CREATE TABLE IF NOT EXISTS load_batches (
 -- Batches that insert dimension rows (placeholders, reference data) update this one row, so
 -- that two members never insert the same user or sku at once: DuckLake lets two INSERTs into
 -- one table commit together, but not two UPDATEs of one table.
-CREATE TABLE IF NOT EXISTS dim_guard (n BIGINT NOT NULL);
+-- Created with its row in one statement: members creating it at once then conflict at COMMIT
+-- (measured on 1.5.5), where a separate INSERT ... WHERE NOT EXISTS left one row per member.
+CREATE TABLE IF NOT EXISTS dim_guard AS SELECT CAST(0 AS BIGINT) AS n;
