@@ -25,7 +25,7 @@ from tests.lakeharness import (
     wait_until,
     with_misrouted_copies,
 )
-from tests.reliability.harness import hostile_stream
+from tests.reliability.streams import hostile_stream
 from tools.localkafka import free_port
 
 pytestmark = pytest.mark.integration

@@ -30,7 +30,8 @@ from tests.lakeharness import (
     wait_until,
     with_misrouted_copies,
 )
-from tests.reliability.harness import Figures, events, hostile_stream
+from tests.reliability.harness import Figures, events
+from tests.reliability.streams import hostile_stream
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 

@@ -26,11 +26,12 @@ from tests.reliability.harness import (
     ConsumerLives,
     Figures,
     Scale,
-    hostile_stream,
     settle,
+    small_batches,
     wait_for_event,
 )
-from tests.reliability.test_crashes import Report, small_batches
+from tests.reliability.streams import hostile_stream
+from tests.reliability.test_crashes import Report
 from tests.topicfacts import (
     assert_at_the_true_end,
     assert_audit_complete,
