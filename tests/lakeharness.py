@@ -288,3 +288,12 @@ def finish(members: Members, lake: Lake, total: int, timeout: float = 240) -> No
     assert set(codes.values()) == {0}, {m: members.stderr(m)[-2000:] for m in codes}
     for m in codes:  # stdout is an interface: JSON lines only (no progress bar, no stray text)
         log_events(members.log(m).read_text(), strict=True)
+
+
+def killed_at_end() -> Iterator[list[Members]]:
+    """For a fixture: every ``Members`` a test appends is killed at its end, pass or fail (a
+    failed wait would otherwise leave its members running)."""
+    made: list[Members] = []
+    yield made
+    for members in made:
+        members.kill_all()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ from tests.lakeharness import (
     Members,
     accounted,
     finish,
+    killed_at_end,
     placed,
     produce,
     reference_files,
@@ -35,13 +36,22 @@ MEMBERS = 3
 BATCH = ("--batch-max-records", "200", "--batch-max-seconds", "0.2")
 
 
+@pytest.fixture
+def started() -> Iterator[list[Members]]:
+    yield from killed_at_end()
+
+
 def members_for(bootstrap: str, topic: str, lake: Lake, workdir: Path, *extra: str) -> Members:
     group = f"g-{uuid.uuid4().hex[:10]}"
     return Members(bootstrap, topic, group, lake, workdir, (*BATCH, *extra))
 
 
 def test_three_members_load_misrouted_resends_once_while_a_reader_reads(
-    kafka_bootstrap: str, topic_factory: Callable[..., str], lake_catalog: str, tmp_path: Path
+    kafka_bootstrap: str,
+    topic_factory: Callable[..., str],
+    lake_catalog: str,
+    tmp_path: Path,
+    started: list[Members],
 ) -> None:
     """Three members start together on an empty lake; identical re-sends under a wrong key or
     no key land on other partitions while their originals are in flight; a reader runs `sql`
@@ -56,6 +66,7 @@ def test_three_members_load_misrouted_resends_once_while_a_reader_reads(
     )
     produce(kafka_bootstrap, topic, first)
     members = members_for(kafka_bootstrap, topic, lake, tmp_path, *ref_flags)
+    started.append(members)
     for m in range(MEMBERS):
         members.start(m)
     reader = Reader(lake)
@@ -76,8 +87,10 @@ def test_a_postgres_restart_mid_run_is_retried_by_every_member_without_loss(
     kafka_bootstrap: str,
     topic_factory: Callable[..., str],
     lake_catalog: str,
-    pg_server: PgServer,
     tmp_path: Path,
+    *,
+    pg_server: PgServer,
+    started: list[Members],
 ) -> None:
     """The catalog's server stops for three seconds while three members write: they retry and
     reconnect, nobody exits, and the lake still equals the oracle."""
@@ -88,6 +101,7 @@ def test_a_postgres_restart_mid_run_is_retried_by_every_member_without_loss(
     users, products, ref_flags = reference_files(tmp_path, 800)
     stream = placed(hostile_stream(800, seed=21), PARTITIONS)
     members = members_for(kafka_bootstrap, topic, lake, tmp_path, *ref_flags)
+    started.append(members)
     for m in range(MEMBERS):
         members.start(m)
     trickle = Background(lambda: produce(kafka_bootstrap, topic, stream, seconds=15))
@@ -105,11 +119,12 @@ def test_a_postgres_restart_mid_run_is_retried_by_every_member_without_loss(
 
 
 def test_a_catalog_unreachable_at_start_exits_1_with_one_line(
-    kafka_bootstrap: str, topic: str, tmp_path: Path
+    kafka_bootstrap: str, topic: str, tmp_path: Path, started: list[Members]
 ) -> None:
     """No PostgreSQL at the catalog's address: the member exits 1 with one line on stderr."""
     lake = Lake(f"host=127.0.0.1 port={free_port()} user=postgres dbname=lake", tmp_path / "l")
     members = Members(kafka_bootstrap, topic, "g-unreachable", lake, tmp_path)
+    started.append(members)
     code = members.start(0).wait(timeout=120)
     lines = members.stderr(0).strip().splitlines()
     assert code == 1, lines

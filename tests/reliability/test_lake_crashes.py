@@ -9,7 +9,7 @@ import random
 import signal
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from tests.lakeharness import (
     Members,
     accounted,
     finish,
+    killed_at_end,
     placed,
     produce,
     reference_files,
@@ -46,6 +47,11 @@ Report = Callable[[Figures], None]
 KILLS = 8
 
 
+@pytest.fixture
+def started() -> Iterator[list[Members]]:
+    yield from killed_at_end()
+
+
 def members_for(bootstrap: str, topic: str, lake: Lake, workdir: Path, *extra: str) -> Members:
     return Members(bootstrap, topic, f"g-{uuid.uuid4().hex[:10]}", lake, workdir, (*FLAGS, *extra))
 
@@ -55,7 +61,9 @@ def test_random_sigkills_of_members_lose_and_double_nothing(
     topic_factory: Callable[..., str],
     lake_catalog: str,
     tmp_path: Path,
+    *,
     report: Report,
+    started: list[Members],
 ) -> None:
     """Members are SIGKILLed at random moments and restarted while records (misrouted copies
     among them) arrive; the lake ends equal to the oracle and audit finds it complete."""
@@ -66,6 +74,7 @@ def test_random_sigkills_of_members_lose_and_double_nothing(
         placed(hostile_stream(900, seed=31), PARTITIONS), PARTITIONS, every=40
     )
     members = members_for(kafka_bootstrap, topic, lake, tmp_path, *ref_flags)
+    started.append(members)
     for m in range(MEMBERS):
         members.start(m)
     trickle = Background(lambda: produce(kafka_bootstrap, topic, stream, seconds=30))
@@ -110,7 +119,9 @@ def test_a_zombie_member_frozen_past_its_session_timeout_writes_nothing_late(
     topic_factory: Callable[..., str],
     lake_catalog: str,
     tmp_path: Path,
+    *,
     report: Report,
+    started: list[Members],
 ) -> None:
     """A member SIGSTOPped past its session timeout loses its partitions to the others; once
     SIGCONTed it commits no batch of a partition it lost: it either stops fenced (exit 1,
@@ -120,6 +131,7 @@ def test_a_zombie_member_frozen_past_its_session_timeout_writes_nothing_late(
     users, products, ref_flags = reference_files(tmp_path, 900)
     stream = placed(hostile_stream(900, seed=41), PARTITIONS)
     members = members_for(kafka_bootstrap, topic, lake, tmp_path, *ref_flags)
+    started.append(members)
     for m in range(MEMBERS):
         members.start(m)
     trickle = Background(lambda: produce(kafka_bootstrap, topic, stream, seconds=30))
