@@ -45,7 +45,7 @@ def translate(exc: duckdb.Error, path: Path) -> PipelineError:
 class DuckDBWarehouse:
     """Owns the single read-write DuckDB connection of this process."""
 
-    def __init__(self, path: Path, *, faults: Faults = NO_FAULTS, memory_limit: str = "256MB"):
+    def __init__(self, path: Path, *, faults: Faults = NO_FAULTS, memory_limit: str = "128MB"):
         self.path = path
         self._faults = faults
         # A checkpoint rewrites the data written since the last one; at the default 16 MB of
