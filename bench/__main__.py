@@ -107,18 +107,31 @@ def main(argv: list[str] | None = None) -> int:
     topic, size = fill(bootstrap, args.orders, args.seed)
     runs: list[dict[str, Any]] = []
     for n in range(args.repeats):
-        bare = measure.bare(bootstrap, topic, size)
+        # The bare rate alone varies by about 30% from run to run on a shared machine: the
+        # pipeline is compared with the better of a bare read just before and one just after.
+        before = measure.bare(bootstrap, topic, size)
         pipe = measure.pipeline(bootstrap, topic)
+        after = measure.bare(bootstrap, topic, size)
+        bare = max(before, after, key=lambda m: m.rate)
         runs.append(
             {
+                "bare_before": asdict(before) | {"rate": before.rate},
+                "bare_after": asdict(after) | {"rate": after.rate},
                 "bare": asdict(bare) | {"rate": bare.rate},
-                "pipeline": asdict(pipe) | {"rate": pipe.rate, "fact_rate": pipe.fact_rate},
+                "pipeline": asdict(pipe)
+                | {
+                    "rate": pipe.rate,
+                    "fact_rate": pipe.fact_rate,
+                    "cpu_us_per_record": pipe.cpu_seconds / size * 1e6,
+                },
                 "ratio": pipe.rate / bare.rate,
             }
         )
         print(
-            f"run {n + 1}: bare {bare.rate:,.0f} rec/s, pipeline {pipe.rate:,.0f} rec/s "
-            f"(ratio {pipe.rate / bare.rate:.3f}), peak RSS {pipe.peak_rss_mib:.0f} MiB",
+            f"run {n + 1}: bare {before.rate:,.0f} / {after.rate:,.0f} rec/s (before / after), "
+            f"pipeline {pipe.rate:,.0f} rec/s (ratio {pipe.rate / bare.rate:.3f}), "
+            f"{pipe.cpu_seconds / size * 1e6:.1f} us CPU per record, "
+            f"peak RSS {pipe.peak_rss_mib:.0f} MiB",
             flush=True,
         )
     median = {
@@ -126,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         "pipeline_rate": statistics.median(r["pipeline"]["rate"] for r in runs),
         "fact_rate": statistics.median(r["pipeline"]["fact_rate"] for r in runs),
         "ratio": statistics.median(r["ratio"] for r in runs),
+        "cpu_us_per_record": statistics.median(r["pipeline"]["cpu_us_per_record"] for r in runs),
         "peak_rss_mib": max(r["pipeline"]["peak_rss_mib"] for r in runs),
     }
     naive = measure.naive(bootstrap, topic, args.naive_records)
@@ -233,26 +247,28 @@ def report(result: dict[str, Any]) -> str:
         f"\n## make bench: {result['records']:,} records, median of {len(result['runs'])} runs\n",
         "| measure | value | target |",
         "|---|---|---|",
-        f"| bare confluent-kafka consumer | {m['bare_rate']:,.0f} rec/s | ceiling |",
+        "| bare confluent-kafka consumer, better of before and after "
+        f"| {m['bare_rate']:,.0f} rec/s | ceiling |",
         f"| pipeline (every guarantee on) | {m['pipeline_rate']:,.0f} rec/s, "
         f"{m['fact_rate']:,.0f} fact rows/s | |",
-        f"| pipeline / bare | {m['ratio']:.3f} | >= 0.25 |",
+        f"| pipeline / bare | {m['ratio']:.3f} | >= 0.5 |",
+        f"| pipeline CPU (process, user + system) | {m['cpu_us_per_record']:.1f} us per record | |",
         f"| naive per-message consumer | {m['naive_rate']:,.0f} rec/s | |",
         f"| pipeline / naive | {m['pipeline_vs_naive']:,.0f}x | >= 50x |",
-        f"| peak RSS (pipeline) | {m['peak_rss_mib']:,.0f} MiB | < 1024 MiB |",
+        f"| peak RSS (pipeline) | {m['peak_rss_mib']:,.0f} MiB | <= 600 MiB |",
     ]
     if "memory" in result:
         mem = result["memory"]
         lines.append(
             f"| peak RSS at {mem['small_records']:,} vs {mem['large_records']:,} records"
             f" | {mem['small_peak_rss_mib']:,.0f} vs {mem['large_peak_rss_mib']:,.0f} "
-            "MiB | flat |"
+            "MiB | flat, <= 600 MiB |"
         )
     if "latency" in result:
         lat = result["latency"]
         lines.append(
             f"| latency at {lat['rate']:,.0f} orders/s, produce to commit | p50 "
-            f"{lat['p50_ms']:,.0f} ms, p99 {lat['p99_ms']:,.0f} ms | <= 2000 ms |"
+            f"{lat['p50_ms']:,.0f} ms, p99 {lat['p99_ms']:,.0f} ms | p99 <= 1000 ms |"
         )
     if "lake" in result:
         lines += [

@@ -32,6 +32,7 @@ class Measurement:
     seconds: float
     fact_rows: int = 0
     peak_rss_mib: float = 0.0
+    cpu_seconds: float = 0.0  # user + system CPU of the whole run (the pipeline's process)
 
     @property
     def rate(self) -> float:
@@ -143,7 +144,8 @@ def pipeline(bootstrap: str, topic: str, *extra: str, workdir: Path | None = Non
     records = sum(e["records"] for e in commits[1:])
     facts = sum(e["fact_rows"] for e in commits[1:])
     assert sum(e["fact_rows"] for e in commits) == fact_rows
-    return Measurement(records, (last - first), facts, usage.ru_maxrss / 1024)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Measurement(records, (last - first), facts, usage.ru_maxrss / 1024, cpu)
 
 
 def _when(event: dict[str, object]) -> float:

@@ -37,9 +37,10 @@ def parse_values(values: Sequence[bytes | None], *, fast: bool = True) -> Parsed
     exact = RecordColumns()
     if fast:
         decoded = fastpath.decode(values)
-        for idx in decoded.refused:
+        orders, lines, rejects, refused = fastpath.frames(decoded)
+        for idx in sorted(decoded.refused + refused):
             exact.add(idx, values[idx])
-        parts = [fastpath.frames(decoded), exact.frames()]
+        parts = [(orders, lines, rejects), exact.frames()]
     else:
         for idx, value in enumerate(values):
             exact.add(idx, value)

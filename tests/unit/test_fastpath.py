@@ -118,6 +118,7 @@ items = st.lists(
                 ),
             ),
             "price": money,
+            "gift_wrap": st.one_of(st.booleans(), st.none(), st.integers(0, 1), text),
             "extra": st.just(1),
         },
     ),
@@ -134,7 +135,13 @@ orders = st.fixed_dictionaries(
         "items": st.one_of(items, st.none(), st.just({"sku": "p"})),
         "metadata": st.one_of(
             st.fixed_dictionaries(
-                {}, optional={"source": strings, "promo": strings, "channel": st.just("x")}
+                {},
+                optional={
+                    "source": strings,
+                    "promo": strings,
+                    "store": strings,
+                    "channel": st.just("x"),
+                },
             ),
             st.none(),
             st.just("web"),
@@ -180,7 +187,7 @@ def test_fast_and_exact_paths_give_identical_frames(
 
 
 def test_well_formed_orders_really_take_the_fast_path() -> None:
-    """A clean order, with or without optional fields, is not refused by the typed decoder."""
+    """A clean order, with or without optional fields, gift_wrap or store, is not refused."""
     clean = {
         "order_id": "o-1",
         "user_id": "u",
@@ -190,7 +197,17 @@ def test_well_formed_orders_really_take_the_fast_path() -> None:
         "items": [{"sku": "p", "quantity": 1, "price": 1.5}],
         "metadata": {"source": "web", "promo": None},
     }
-    values = [json.dumps(clean).encode(), b'{"order_id": "o-2"}', b'{"order_id": "o-3", "x": 1}']
+    extras = {
+        "order_id": "o-4",
+        "items": [{"sku": "p", "quantity": 1, "price": 2, "gift_wrap": True}],
+        "metadata": {"source": "store", "promo": None, "store": "Köln Hbf"},
+    }
+    values = [
+        json.dumps(clean).encode(),
+        b'{"order_id": "o-2"}',
+        b'{"order_id": "o-3", "x": 1}',
+        json.dumps(extras).encode(),
+    ]
     assert fastpath.decode(values).refused == [2]
 
 
@@ -252,3 +269,39 @@ def test_one_content_written_two_ways_has_one_hash_on_both_paths(
         assert fast.orders["content_hash"].n_unique() == 1
     else:
         assert fast.rejects.height == 2
+
+
+def test_blank_ids_and_other_timestamp_forms_are_left_to_the_exact_validator() -> None:
+    """Blank ids or skus (as str.strip sees them) and non-RFC 3339 stamps are decided exactly."""
+    item = '"items": [{"sku": "p", "quantity": 1, "price": 1}]'
+    values: list[bytes | None] = [
+        b'{"order_id": " \\u2003"}',
+        b'{"order_id": "\\u001c"}',
+        b'{"order_id": "a", "items": [{"sku": "\\t", "quantity": 1, "price": 1}]}',
+        b'{"order_id": "b", "created_at": "2025-08-20 15:23:10Z"}',
+        b'{"order_id": "c", "created_at": "2025-08-20T15:23:10Z\\n"}',
+        b'{"order_id": "d", "created_at": "2025-08-20T15:23:10+0200", ' + item.encode() + b"}",
+        b'{"order_id": "e", "created_at": "2025-08-20T15:23:10Z", ' + item.encode() + b"}",
+    ]
+    decoded = fastpath.decode(values)
+    *_, late = fastpath.frames(decoded)
+    assert sorted(decoded.refused + late) == [0, 1, 2, 3, 4, 5]
+    for fast_frame, exact_frame in zip(
+        comparable(values, fast=True), comparable(values, fast=False), strict=True
+    ):
+        assert fast_frame.equals(exact_frame), (fast_frame, exact_frame)
+    assert parse_values(values).orders["order_id"].to_list() == ["b", "d", "e"]
+
+
+def test_extra_fields_of_the_fast_path_count_in_content_identity() -> None:
+    """gift_wrap and store change the content hash, on the fast path as on the exact one."""
+    plain = {"order_id": "o", "items": [{"sku": "p", "quantity": 1, "price": 2.5}]}
+    wrapped = {"order_id": "o", "items": [{"sku": "p", "quantity": 1, "price": 2.5}]}
+    wrapped["items"][0]["gift_wrap"] = True  # type: ignore[index]
+    stored = dict(plain, metadata={"source": "store", "store": "Köln Hbf"})
+    sourced = dict(plain, metadata={"source": "store"})
+    values: list[bytes | None] = [json.dumps(d).encode() for d in (plain, wrapped, stored, sourced)]
+    assert fastpath.decode(values).refused == []
+    fast, exact = parse_values(values), parse_values(values, fast=False)
+    assert fast.orders["content_hash"].to_list() == exact.orders["content_hash"].to_list()
+    assert fast.orders["content_hash"].n_unique() == 4
