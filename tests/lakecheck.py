@@ -200,4 +200,6 @@ def assert_complete(
     assert audit.returncode == 0, audit.stdout + audit.stderr
     letters = dead_letters(bootstrap, f"{topic}.dlq")
     assert set(letters) == set(expected.rejected), "a rejected record has no dead letter"
+    repeated = sum(n - 1 for n in letters.values())
+    print(f"dead letters: {sum(letters.values())} for {len(letters)} rejects ({repeated} repeats)")
     return expected
