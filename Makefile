@@ -21,7 +21,7 @@ METRICS_PORT ?= 9108
 DATA ?= data
 BENCH_ARGS ?=
 
-.PHONY: help install lint fmt test test-unit soak demo bench kafka-up kafka-down kafka-status \
+.PHONY: help install lint fmt test test-unit coverage soak demo bench kafka-up kafka-down kafka-status \
         demo-lake postgres-up postgres-down postgres-status compose-check clean dashboard
 
 help: ## List the targets
@@ -50,6 +50,10 @@ fmt: install ## Apply ruff's fixes and formatting
 
 test: install ## The whole suite: unit, integration and crash tests (own Kafka unless KAFKA_BOOTSTRAP_SERVERS)
 	$(PY) -m pytest
+
+coverage: install ## Unit tests alone (no broker) under coverage.py; fails below 85% of consumer/
+	$(PY) -m coverage run --source=consumer -m pytest tests/unit -q
+	$(PY) -m coverage report --skip-covered --fail-under=85
 
 test-unit: install ## Unit tests only (no broker)
 	$(PY) -m pytest -m "not integration"

@@ -25,11 +25,14 @@ def settled(expected: Expected, records: list[Record], loaded: dict[Position, st
     partitions) settled the way the lake did: the copy it loaded is the loaded one, the others
     are its duplicates. Any other choice (two copies loaded, a conflicting copy loaded) fails."""
     by_id: dict[str, set[Position]] = {}
+    # Identical copies on several partitions (the oracle's spread_copies); orders with
+    # different versions on several partitions stay refused by the comparison.
+    spread = set(expected.spread_copies) | set(expected.ambiguous_order_ids)
     for record in records:
         outcome = parse_order(record.value)
         order_id = getattr(getattr(outcome, "order", None), "order_id", None)
         kept = record.position in expected.loaded or record.position in expected.duplicates
-        if order_id in expected.ambiguous_order_ids and kept:
+        if order_id in spread and kept:
             by_id.setdefault(order_id, set()).add(record.position)
     for order_id, copies in by_id.items():
         chosen = [p for p, oid in loaded.items() if oid == order_id]
