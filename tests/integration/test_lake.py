@@ -4,9 +4,12 @@ while they write, through a PostgreSQL restart; a catalog that does not answer a
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -22,6 +25,7 @@ from tests.lakeharness import (
     killed_at_end,
     placed,
     produce,
+    query_lake,
     reference_files,
     wait_until,
     with_misrouted_copies,
@@ -67,7 +71,9 @@ def test_three_members_load_misrouted_resends_once_while_a_reader_reads(
     produce(kafka_bootstrap, topic, first)
     members = members_for(kafka_bootstrap, topic, lake, tmp_path, *ref_flags)
     started.append(members)
-    for m in range(MEMBERS):
+    port = free_port()
+    members.start(0, "--metrics-port", str(port))  # member 0 also serves the reports API
+    for m in range(1, MEMBERS):
         members.start(m)
     reader = Reader(lake)
     trickle = Background(lambda: produce(kafka_bootstrap, topic, late, seconds=10))
@@ -75,7 +81,12 @@ def test_three_members_load_misrouted_resends_once_while_a_reader_reads(
     reader.start()
     trickle.start()
     trickle.join_checked()
-    finish(members, lake, len(first) + len(late))
+    total = len(first) + len(late)
+    wait_until("the lake holds the whole topic", lambda: accounted(lake) >= total, 240, 1)
+    for name in ("top-users", "sales-by-channel"):  # a running lake member's API = query's JSON
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/api/reports/{name}").read()
+        assert json.loads(body, parse_float=Decimal) == query_lake(lake, name), name
+    finish(members, lake, total)
     reader.stop()
     reader.check()
     expected = assert_complete(lake, kafka_bootstrap, topic, users, products)
