@@ -135,6 +135,11 @@ def test_an_unreachable_catalog_is_transient_one_line_and_hides_the_password(
             'TransactionContext Error: Failed to commit: Failed to execute query "ROLLBACK": ',
             CatalogUnavailableError,
         ),
+        (
+            "Invalid Input Error: Attempting to fetch from an unsuccessful query result\nError: "
+            "TransactionContext Error: Current transaction is aborted (please ROLLBACK)",
+            CatalogUnavailableError,
+        ),
         ("TransactionContext Error: cannot rollback - no transaction is active", DatabaseError),
     ],
 )
