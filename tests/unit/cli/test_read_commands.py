@@ -13,6 +13,9 @@ from consumer.runtime import audit
 from tests.unit.runtime.test_audit import Reader
 from tests.unit.warehouse.batchkit import ORDERS, TOPIC, warehouse_with_orders
 
+# `audit` configures logging for the process: keep no logger bound to this test's stdout.
+pytestmark = pytest.mark.usefixtures("process_state")
+
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     try:
