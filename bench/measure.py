@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -31,8 +32,9 @@ class Measurement:
     records: int
     seconds: float
     fact_rows: int = 0
-    peak_rss_mib: float = 0.0
-    cpu_seconds: float = 0.0  # user + system CPU of the whole run (the pipeline's process)
+    peak_rss_mib: float = 0.0  # the consumer and its parsing workers: peak of their summed PSS
+    cpu_seconds: float = 0.0  # user + system CPU of the whole run (the consumer and workers)
+    main_peak_rss_mib: float = 0.0  # the consumer process alone (its ru_maxrss)
 
     @property
     def rate(self) -> float:
@@ -98,6 +100,59 @@ def start_pipeline(bootstrap: str, topic: str, db: Path, log: Path, *extra: str)
         )
 
 
+def _descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it (from /proc: no dependency)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def _pss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class TreeMemory:
+    """Samples the summed PSS of a process and its descendants every 0.2 s: the consumer's
+    parsing workers are processes of their own, and PSS shares the pages of the libraries
+    they all map between them instead of counting them once per process."""
+
+    def __init__(self, pid: int) -> None:
+        self.peak_kib = 0
+        self._pid = pid
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.2):
+            total = sum(_pss_kib(p) for p in _descendants(self._pid))
+            self.peak_kib = max(self.peak_kib, total)
+
+    def stop(self) -> float:
+        """The peak, in MiB."""
+        self._done.set()
+        self._thread.join()
+        return self.peak_kib / 1024
+
+
 def bare(bootstrap: str, topic: str, expected: int) -> Measurement:
     """Read every record with a plain consumer; timed from the first record to the last."""
     consumer = reader(bootstrap, "bare")
@@ -127,7 +182,10 @@ def pipeline(bootstrap: str, topic: str, *extra: str, workdir: Path | None = Non
         db = Path(tmp) / "bench.duckdb"
         log = Path(tmp) / "consumer.log"
         proc = start_pipeline(bootstrap, topic, db, log, "--until-idle", "3", *extra)
+        memory = TreeMemory(proc.pid)
+        # The rusage of wait4 includes the workers, reaped by the consumer before it exits.
         _, status, usage = os.wait4(proc.pid, 0)
+        peak_mib = memory.stop()
         if os.waitstatus_to_exitcode(status) != 0:
             raise RuntimeError(f"consumer failed:\n{log.read_text()[-3000:]}")
         commits = [
@@ -145,7 +203,7 @@ def pipeline(bootstrap: str, topic: str, *extra: str, workdir: Path | None = Non
     facts = sum(e["fact_rows"] for e in commits[1:])
     assert sum(e["fact_rows"] for e in commits) == fact_rows
     cpu = usage.ru_utime + usage.ru_stime
-    return Measurement(records, (last - first), facts, usage.ru_maxrss / 1024, cpu)
+    return Measurement(records, (last - first), facts, peak_mib, cpu, usage.ru_maxrss / 1024)
 
 
 def _when(event: dict[str, object]) -> float:

@@ -13,6 +13,7 @@ from typing import Any
 from consumer.errors import ConfigError
 from consumer.settings import (
     GUARANTEED_OPTIONS,
+    MAX_PARSE_WORKERS,
     BatchSettings,
     HttpSettings,
     KafkaSettings,
@@ -57,6 +58,7 @@ DEFAULTS = _defaults(
     prefix={BatchSettings: "batch_", ReferenceSettings: "reference_", LogSettings: "log_"},
 )
 DEFAULTS["retry_seconds"] = BatchSettings.retry_seconds
+DEFAULTS["parse_workers"] = BatchSettings.parse_workers
 SECONDS = number(float, 0, above=True)
 
 BOOTSTRAP = Flag(
@@ -99,6 +101,8 @@ BATCH = (
          "new arrived for SECONDS (default: run until signalled)", number(float, 0), "SECONDS"),
     Flag("--retry-seconds", "give up a failing write or commit after retrying this long",
          SECONDS, "S"),
+    Flag("--parse-workers", "processes that parse batches beside the polling one (0: parse "
+         "on the polling thread)", number(int, 0, MAX_PARSE_WORKERS), "N"),
 )  # fmt: skip
 REFERENCE = (
     Flag("--users-csv", "users.csv to upsert into dim_user at start and whenever it changes",
@@ -187,6 +191,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             max_seconds=args.batch_max_seconds,
             until_idle=args.until_idle,
             retry_seconds=args.retry_seconds,
+            parse_workers=args.parse_workers,
         ),
         reference=ReferenceSettings(
             users_csv=args.users_csv,

@@ -66,15 +66,25 @@ class KafkaSettings:
             )
 
 
+MAX_PARSE_WORKERS = 16
+
+
 @dataclass(frozen=True)
 class BatchSettings:
     max_records: int = 20_000
     max_seconds: float = 0.5
     until_idle: float | None = None
     retry_seconds: float = 300.0
+    # One worker process: the consumer then keeps both cores of the bench machine busy
+    # (polling and writing on one, parsing on the other); 0 parses on the polling thread.
+    parse_workers: int = 1
 
     def __post_init__(self) -> None:
         _positive("--batch-max-records", self.max_records)
+        if not 0 <= self.parse_workers <= MAX_PARSE_WORKERS:
+            raise ConfigError(
+                f"--parse-workers must be 0 to {MAX_PARSE_WORKERS}, got {self.parse_workers}"
+            )
         _positive("--batch-max-seconds", self.max_seconds)
         _positive("--retry-seconds", self.retry_seconds)
         if self.until_idle is not None and not (

@@ -8,6 +8,7 @@ identical re-sends, and rejects with their reasons.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -46,17 +47,32 @@ class Batch:
         return len(self.values)
 
 
+def reading_ends(records: Records, next_offsets: Mapping[int, int] | None = None) -> dict[int, int]:
+    """Where reading of each partition stands after ``records``: past its last record, or at
+    ``next_offsets`` (the consumer's position, past transaction markers) when that is further."""
+    last: dict[int, int] = {}
+    for partition, offset in zip(records.partitions, records.offsets, strict=True):
+        if offset >= last.get(partition, -1):
+            last[partition] = offset + 1
+    for partition, position in (next_offsets or {}).items():
+        if position > last.get(partition, -1):
+            last[partition] = position
+    return last
+
+
 def build_batch(
     batch_id: int,
     topic: str,
     records: Records,
-    next_offsets: dict[int, int] | None = None,
+    next_offsets: Mapping[int, int] | None = None,
     *,
     topic_id: str | None = None,
     first_offsets: dict[int, int] | None = None,
     skipped: dict[int, tuple[int, int]] | None = None,
+    parsed: Parsed | None = None,
 ) -> Batch:
-    """Transform consumed records and note where each came from.
+    """Transform consumed records (unless ``parsed`` is their transform, done elsewhere) and
+    note where each came from.
 
     ``next_offsets`` is where each partition's reading stands after these records (the
     consumer's position, past transaction markers); by default, the last record + 1.
@@ -67,19 +83,14 @@ def build_batch(
         {"idx": range(len(records)), "partition": records.partitions, "offset": records.offsets},
         schema={"idx": pl.UInt32, "partition": pl.Int32, "offset": pl.Int64},
     )
-    ends = positions.group_by("partition").agg(pl.col("offset").max() + 1)
-    last = dict(zip(ends["partition"].to_list(), ends["offset"].to_list(), strict=True))
-    for partition, position in (next_offsets or {}).items():
-        if position > last.get(partition, -1):
-            last[partition] = position
     return Batch(
         batch_id,
         topic,
-        parse_values(records.values),
+        parse_values(records.values) if parsed is None else parsed,
         positions,
         records.keys,
         records.values,
-        last,
+        reading_ends(records, next_offsets),
         topic_id,
         dict(first_offsets or {}),
         dict(skipped or {}),

@@ -16,6 +16,7 @@ from consumer.runtime.channel import Channel, socket_path
 from consumer.runtime.loop import Pipeline
 from consumer.runtime.maintainer import start_for_member
 from consumer.runtime.metrics import Metrics
+from consumer.runtime.parsing import Parser, make_parser
 from consumer.runtime.reference import ReferenceFiles
 from consumer.runtime.retrying import Retrier
 from consumer.runtime.stats import RunStats
@@ -62,8 +63,10 @@ def assemble(
     dead_letters: DeadLetterSink | None,
     metrics: Metrics,
     faults: Faults = NO_FAULTS,
+    parser: Parser | None = None,
 ) -> Pipeline:
-    """The pipeline over the given source, warehouse and dead letters (real or fake)."""
+    """The pipeline over the given source, warehouse and dead letters (real or fake); batches
+    are parsed by ``parser`` (by default on the polling thread)."""
     retry = Retrier(settings.batch.retry_seconds, metrics)
     stats = RunStats(metrics)
     writer = BatchWriter(
@@ -74,6 +77,7 @@ def assemble(
         stats=stats,
         retry=retry,
         faults=faults,
+        parser=parser,
     )
     reference = settings.reference
     return Pipeline(
@@ -137,6 +141,8 @@ def run(settings: Settings, faults: Faults | None = None) -> None:
         dead_letters = (
             DeadLetters(kafka, kafka.dlq_topic, faults=faults) if kafka.dlq_topic else None
         )
+        parser = make_parser(settings.batch.parse_workers)
+        stack.callback(parser.close)  # also closed by the pipeline; here if it never ran
         pipeline = assemble(
             settings,
             source=KafkaSource(kafka, instance_id),
@@ -144,6 +150,7 @@ def run(settings: Settings, faults: Faults | None = None) -> None:
             dead_letters=dead_letters,
             metrics=metrics,
             faults=faults,
+            parser=parser,
         )
         if isinstance(warehouse, LakeWarehouse):
             maintainer = start_for_member(settings.warehouse, kafka.topic, warehouse.member)
@@ -159,5 +166,6 @@ def run(settings: Settings, faults: Faults | None = None) -> None:
             dlq_topic=kafka.dlq_topic,
             batch_max_records=settings.batch.max_records,
             batch_max_seconds=settings.batch.max_seconds,
+            parse_workers=settings.batch.parse_workers,
         )
         pipeline.run()

@@ -1,14 +1,17 @@
 """Writing micro-batches: one warehouse transaction per batch on a single writer thread, then
 the Kafka commit of its offsets on the polling thread.
 
-Consuming and parsing the next batch (Python) overlaps with writing the previous one (DuckDB,
-which releases the GIL). Batches are written one at a time, so duplicates are still classified
-inside each batch's own transaction, after the previous one committed.
+Three stages overlap: the polling thread reads batch N+2 while a parsing worker process
+(``parsing``) parses N+1 and the writer thread writes N (DuckDB releases the GIL). Batches are
+written one at a time and in order, so duplicates are still classified inside each batch's own
+transaction, after the previous one committed; their offsets are committed to Kafka in the same
+order, each only after its own write. Once a write fails, no later batch is written.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -16,13 +19,14 @@ from types import MappingProxyType
 
 import polars as pl
 
-from consumer.core.plan import Batch, BatchResult, build_batch
+from consumer.core.plan import Batch, BatchResult, build_batch, reading_ends
 from consumer.core.positions import Start
 from consumer.core.records import Records
-from consumer.errors import TransientError
+from consumer.errors import TerminalError, TransientError
 from consumer.faults import NO_FAULTS, Faults
 from consumer.kafka.protocol import DeadLetterSink, Source
 from consumer.runtime.metrics import Metrics
+from consumer.runtime.parsing import InlineParser, Parser, Pending
 from consumer.runtime.retrying import Retrier
 from consumer.runtime.stats import RunStats, by_partition
 from consumer.warehouse.protocol import Warehouse
@@ -34,16 +38,29 @@ log = get_logger("consumer")
 @dataclass(frozen=True)
 class _Prepared:
     number: int
-    batch: Batch
-    started: float
-    transform_seconds: float
+    batch_id: int
+    records: Records
+    positions: dict[int, int]
+    next_offsets: dict[int, int]
+    first_offsets: dict[int, int]
+    skipped: dict[int, tuple[int, int]]
+    topic_id: str | None
+    parsing: Pending
 
 
 @dataclass(frozen=True)
 class _Written:
-    prepared: _Prepared
+    batch: Batch
+    number: int
     result: BatchResult
+    transform_seconds: float
     write_seconds: float
+
+
+@dataclass(frozen=True)
+class _InFlight:
+    written: Future[_Written]
+    next_offsets: dict[int, int]
 
 
 class BatchWriter:
@@ -57,8 +74,10 @@ class BatchWriter:
         stats: RunStats,
         retry: Retrier,
         faults: Faults = NO_FAULTS,
+        parser: Parser | None = None,
     ) -> None:
         self._topic = source.topic
+        self._parser = parser or InlineParser()
         self._warehouse = warehouse
         self._source = source
         self._dead_letters = dead_letters
@@ -67,8 +86,8 @@ class BatchWriter:
         self._faults = faults
         self._retry = retry
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warehouse-writer")
-        self._inflight: Future[_Written] | None = None
-        self._inflight_offsets: dict[int, int] | None = None
+        self._inflight: deque[_InFlight] = deque()
+        self._failed = False  # a write failed: later batches are not written (writer thread)
         self._batch_number = 0
         self._next: dict[int, int] = {}
         self._first: dict[int, int] = {}
@@ -89,8 +108,8 @@ class BatchWriter:
         """Per partition, where the batches handed to the writer leave it (in flight
         included): what an empty batch would have to go beyond."""
         merged = dict(self._next)
-        if self._inflight_offsets is not None:
-            for p, o in self._inflight_offsets.items():
+        for batch in self._inflight:
+            for p, o in batch.next_offsets.items():
                 merged[p] = max(o, merged.get(p, o))
         return merged
 
@@ -114,12 +133,15 @@ class BatchWriter:
     # -- batches -----------------------------------------------------------------------------
 
     def submit(self, records: Records, positions: Mapping[int, int] | None = None) -> None:
-        """Transform on this thread, then hand the batch to the writer once the previous one
-        is committed. ``positions`` is where reading stands after these records."""
+        """Hand the batch to the parser and the writer, then commit the oldest batches until
+        at most the parser's depth are in flight. ``positions`` is where reading stands after
+        these records."""
         prepared = self._prepare(records, positions)
-        self.drain()
-        self._inflight = self._pool.submit(self._write, prepared)
-        self._inflight_offsets = prepared.batch.next_offsets
+        self._inflight.append(
+            _InFlight(self._pool.submit(self._write, prepared), prepared.next_offsets)
+        )
+        while len(self._inflight) > self._parser.depth:
+            self._commit_oldest()
 
     def write_now(self, records: Records, positions: Mapping[int, int] | None = None) -> None:
         """Write and commit a batch on this thread (drain, revocation)."""
@@ -127,21 +149,29 @@ class BatchWriter:
         self._commit(self._write(self._prepare(records, positions)))
 
     def commit_if_written(self) -> None:
-        """Commit the offsets of the batch in flight if its write is done; never waits."""
-        if self._inflight is not None and self._inflight.done():
-            self.drain()
+        """Commit the offsets of the batches whose writes are done, oldest first; never waits."""
+        while self._inflight and self._inflight[0].written.done():
+            self._commit_oldest()
 
     def drain(self, lost: frozenset[int] | set[int] = frozenset()) -> None:
-        """Wait for the batch in flight, commit its offsets, and re-raise its failure.
+        """Wait for the batches in flight, commit their offsets in order, and re-raise the
+        first failure.
 
         Runs on the polling thread: librdkafka holds a synchronous commit issued from another
         thread until the poll loop pauses, so offsets are only ever committed from here.
         Partitions in ``lost`` belong to another member already: not committed.
         """
-        inflight, self._inflight = self._inflight, None
-        self._inflight_offsets = None
-        if inflight is not None:
-            self._commit(inflight.result(), lost)
+        while self._inflight:
+            self._commit_oldest(lost)
+
+    def _commit_oldest(self, lost: frozenset[int] | set[int] = frozenset()) -> None:
+        oldest = self._inflight.popleft()
+        try:
+            written = oldest.written.result()
+        except BaseException:
+            self._inflight.clear()  # none of them was written: a failure stops the writer
+            raise
+        self._commit(written, lost)
 
     def commit_owned(self, partitions: list[int]) -> None:
         """Commit where the warehouse stands for partitions about to be given away."""
@@ -161,28 +191,52 @@ class BatchWriter:
         return lag
 
     def shutdown(self) -> None:
-        """Let a write in progress finish (its offsets are then in the ledger)."""
+        """Let a write in progress finish (its offsets are then in the ledger), then stop the
+        parser."""
+        self._failed = True  # a batch not written yet stays unwritten
         self._pool.shutdown(wait=True)
+        self._parser.close()
 
     def _prepare(self, records: Records, positions: Mapping[int, int] | None) -> _Prepared:
-        started = time.perf_counter()
         self._batch_number += 1
-        batch_id = self._warehouse.next_batch_id()
         skipped, self._skipped = self._skipped, {}
-        batch = build_batch(
-            batch_id,
-            self._topic,
+        at = dict(positions or {})
+        return _Prepared(
+            self._batch_number,
+            self._warehouse.next_batch_id(),
             records,
-            dict(positions or {}),
-            topic_id=self._source.topic_id,
-            first_offsets=dict(self._first),
-            skipped=skipped,
+            at,
+            reading_ends(records, at),
+            dict(self._first),
+            skipped,
+            self._source.topic_id,
+            self._parser.submit(records.values),
         )
-        return _Prepared(self._batch_number, batch, started, time.perf_counter() - started)
 
     def _write(self, prepared: _Prepared) -> _Written:
-        """The batch's one warehouse transaction, dead letters included (writer thread)."""
-        number, batch = prepared.number, prepared.batch
+        """Wait for the batch's parse, then write it in one warehouse transaction, dead letters
+        included (writer thread)."""
+        if self._failed:
+            raise TerminalError("not written: an earlier batch failed or the writer stopped")
+        try:
+            return self._parsed_and_written(prepared)
+        except BaseException:
+            self._failed = True
+            raise
+
+    def _parsed_and_written(self, prepared: _Prepared) -> _Written:
+        parsed, transform_seconds = prepared.parsing.result()
+        number = prepared.number
+        batch = build_batch(
+            prepared.batch_id,
+            self._topic,
+            prepared.records,
+            prepared.positions,
+            topic_id=prepared.topic_id,
+            first_offsets=prepared.first_offsets,
+            skipped=prepared.skipped,
+            parsed=parsed,
+        )
         attempts = 0
 
         def publish_dead_letters(rejects: pl.DataFrame) -> None:
@@ -208,7 +262,7 @@ class BatchWriter:
         started = time.perf_counter()
         result = self._retry("warehouse_write", attempt, on_retry=reconnect)
         self._metrics.set_writable(True)
-        return _Written(prepared, result, time.perf_counter() - started)
+        return _Written(batch, number, result, transform_seconds, time.perf_counter() - started)
 
     def _commit(self, written: _Written, lost: frozenset[int] | set[int] = frozenset()) -> None:
         """Commit the written batch's offsets to Kafka, then account for it.
@@ -217,9 +271,9 @@ class BatchWriter:
         answers. Every owned partition is committed, so that an earlier commit skipped during
         a rebalance is caught up.
         """
-        prepared, batch = written.prepared, written.prepared.batch
+        batch = written.batch
         started = time.perf_counter()
-        self._faults.hit("kill_after_db_commit", prepared.number)
+        self._faults.hit("kill_after_db_commit", written.number)
         self._next.update(batch.next_offsets)
         self._ledgered |= set(batch.next_offsets)
         owned = self._source.assigned - set(lost)
@@ -229,7 +283,7 @@ class BatchWriter:
         if committed:
             self._metrics.mark_commit()
         timings = {
-            "transform_ms": prepared.transform_seconds * 1000,
+            "transform_ms": written.transform_seconds * 1000,
             "write_ms": written.write_seconds * 1000,
             "commit_ms": (done - started) * 1000,
         }

@@ -15,6 +15,7 @@ from consumer.faults import NO_FAULTS, Faults
 from consumer.runtime import wiring
 from consumer.runtime.loop import Pipeline
 from consumer.runtime.metrics import Metrics
+from consumer.runtime.parsing import Parser
 from consumer.settings import BatchSettings, KafkaSettings, Settings, WarehouseSettings
 from consumer.warehouse.duckdb_file import DuckDBWarehouse
 from producer_sim.config import Settings as SimSettings
@@ -77,6 +78,7 @@ def rig(
     source: FakeSource | None = None,
     db: str = "w.duckdb",
     grace: float = 60.0,
+    parser: Parser | None = None,
 ) -> Rig:
     path = tmp_path / db
     settings = Settings(
@@ -106,6 +108,7 @@ def rig(
         dead_letters=dead_letters,
         metrics=metrics,
         faults=faults,
+        parser=parser,
     )
     return Rig(pipeline, source, warehouse, dead_letters, metrics, path)
 
