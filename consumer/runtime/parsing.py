@@ -89,9 +89,10 @@ class ProcessParser:
             initializer=_start_worker,
             initargs=(os.getpid(),),
         )
-        # Start every worker now and import what it needs, rather than on the first batch.
-        for pending in [self.submit([]) for _ in range(workers)]:
-            pending.result()
+        # Start the workers now: they import what they need while the consumer joins its
+        # group, rather than when the first batch arrives.
+        for _ in range(workers):
+            self.submit([])
 
     def submit(self, values: Sequence[bytes | None]) -> Pending:
         try:
