@@ -9,7 +9,7 @@ import sys
 
 
 def main() -> int:
-    from consumer.cli import main as run_cli
+    from consumer.cli import main as run_cli  # noqa: PLC0415 (see the docstring)
 
     return run_cli()
 
