@@ -1,6 +1,6 @@
-"""Reading which offsets of a partition hold records, for ``audit``: a ``read_committed``
-reader skips transaction markers and aborted records; a ``read_uncommitted`` one shows the
-aborted ones too."""
+"""Offsets of a partition: where its log starts and ends (``log_bounds``, for assignments),
+and which offsets hold records, for ``audit``: a ``read_committed`` reader skips transaction
+markers and aborted records; a ``read_uncommitted`` one shows the aborted ones too."""
 
 from __future__ import annotations
 
@@ -17,6 +17,38 @@ READ_BATCH = 10_000
 # consume() waits its whole timeout unless READ_BATCH records come first, even past the end:
 # at 1 s, auditing a 3-partition transactional topic of 1.6k records took 6.8 s, all waiting.
 POLL_SECONDS = 0.2
+# A partition of a topic created a moment ago may have no leader yet: its watermarks are asked
+# again (found by the metrics test, which creates the topic while the consumer waits for it).
+NO_LEADER_YET = frozenset(
+    {
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError._TIMED_OUT,
+        KafkaError._TRANSPORT,
+    }
+)
+LOG_BOUNDS_PATIENCE_SECONDS = 30.0
+
+
+def log_bounds(consumer: Any, topic: str, partition: int) -> tuple[int, int]:
+    """A partition's log start and end, from its leader; waits out a leader not elected yet,
+    then gives up as a broker outage."""
+    delay, deadline = 0.1, time.monotonic() + LOG_BOUNDS_PATIENCE_SECONDS
+    while True:
+        try:
+            marks: tuple[int, int] = consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=10, cached=False
+            )
+            return marks
+        except KafkaException as exc:
+            error: KafkaError = exc.args[0]
+            if error.code() not in NO_LEADER_YET or time.monotonic() + delay > deadline:
+                raise BrokerUnavailableError(
+                    f"cannot read where {topic} [{partition}] starts and ends: {error.str()}"
+                ) from None
+        time.sleep(delay)
+        delay = min(delay * 2, 2.0)
 
 
 class TopicReader:

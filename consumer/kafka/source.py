@@ -23,7 +23,7 @@ from consumer.errors import (
     TerminalError,
     TransientError,
 )
-from consumer.kafka import cluster
+from consumer.kafka import cluster, offsets
 from consumer.kafka.config import consumer_config
 from consumer.kafka.protocol import RebalanceListener
 from consumer.settings import KafkaSettings
@@ -214,9 +214,7 @@ class KafkaSource:
             ledger = self._callbacks.claim([tp.partition for tp in partitions])
             starts: dict[int, Start] = {}
             for tp in partitions:
-                low, high = self._consumer.get_watermark_offsets(
-                    TopicPartition(self.topic, tp.partition), timeout=10, cached=False
-                )
+                low, high = offsets.log_bounds(self._consumer, self.topic, tp.partition)
                 if high >= 0:
                     self._marks[tp.partition] = (max(low, 0), high)
                 start = start_of(ledger.get(tp.partition), self.topic_id, low)

@@ -31,6 +31,7 @@ class FakeConsumer:
         self.cached: dict[int, tuple[int, int]] = {}
         self.watermark_calls: list[tuple[int, bool]] = []
         self.watermark_error: KafkaException | None = None
+        self.watermark_failures = -1  # how many calls raise watermark_error (-1: all)
         self.next_positions: dict[int, int] = {}
         self.position_error: KafkaException | None = None
         self.owned: set[int] = set()
@@ -81,7 +82,8 @@ class FakeConsumer:
         self, partition: TopicPartition, timeout: float = -1, cached: bool = False
     ) -> tuple[int, int]:
         self.watermark_calls.append((partition.partition, cached))
-        if self.watermark_error is not None:
+        if self.watermark_error is not None and self.watermark_failures != 0:
+            self.watermark_failures -= 1
             raise self.watermark_error
         marks = self.cached if cached else self.watermarks
         return marks.get(partition.partition, (OFFSET_INVALID, OFFSET_INVALID))

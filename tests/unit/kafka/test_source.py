@@ -155,6 +155,37 @@ def test_assignment_is_reported_and_a_ledger_row_sets_the_start() -> None:
     assert (kind, partitions, starts[1]) == ("assigned", [0, 1], 42)
 
 
+def test_an_assignment_waits_out_a_partition_without_a_leader_yet(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A topic created a moment ago: the first watermark reads fail with
+    NOT_LEADER_FOR_PARTITION; the assignment is made once the leader answers."""
+    monkeypatch.setattr("consumer.kafka.offsets.time.sleep", lambda _s: None)
+    source, consumer, listener = subscribed()
+    consumer.watermarks = {0: (0, 7)}
+    consumer.watermark_error = KafkaException(KafkaError(KafkaError.NOT_LEADER_FOR_PARTITION))
+    consumer.watermark_failures = 3
+    consumer.assign(TOPIC, 0)
+    source.poll(10, 0.0, {})  # raises what the callback could not
+    assert source.assigned == {0}
+    assert listener.calls[-1] == ("assigned", [0], {0: 0})
+
+
+def test_log_bounds_that_never_come_are_a_broker_outage(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A leader that never answers within the patience, or an error that waiting cannot cure,
+    stops the assignment with one line naming the partition."""
+    clock = iter(range(0, 10_000, 5))
+    monkeypatch.setattr("consumer.kafka.offsets.time.sleep", lambda _s: None)
+    monkeypatch.setattr("consumer.kafka.offsets.time.monotonic", lambda: float(next(clock)))
+    for code in (KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.TOPIC_AUTHORIZATION_FAILED):
+        source, consumer, _ = subscribed()
+        consumer.watermark_error = KafkaException(KafkaError(code))
+        consumer.assign(TOPIC, 1)
+        with pytest.raises(BrokerUnavailableError, match=r"orders \[1\] starts and ends"):
+            source.poll(10, 0.0, {})
+        assert source.assigned == frozenset()
+
+
 def test_poll_drops_records_below_the_ledger_and_of_partitions_not_owned() -> None:
     """Records below skip_below or of an unowned partition are dropped; the rest keep their
     value, key and position, in order."""
