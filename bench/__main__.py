@@ -253,7 +253,8 @@ def report(result: dict[str, Any]) -> str:
         f"| pipeline (every guarantee on) | {m['pipeline_rate']:,.0f} rec/s, "
         f"{m['fact_rate']:,.0f} fact rows/s | |",
         f"| pipeline / bare | {m['ratio']:.3f} | >= 0.5 |",
-        f"| pipeline CPU (process, user + system) | {m['cpu_us_per_record']:.1f} us per record | |",
+        "| pipeline CPU (consumer and workers, user + system) "
+        f"| {m['cpu_us_per_record']:.1f} us per record | |",
         f"| naive per-message consumer | {m['naive_rate']:,.0f} rec/s | |",
         f"| pipeline / naive | {m['pipeline_vs_naive']:,.0f}x | >= 50x |",
         f"| peak memory (consumer + parsing workers, PSS) | {m['peak_rss_mib']:,.0f} MiB "
