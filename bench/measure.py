@@ -24,6 +24,8 @@ from subprocess import STDOUT, Popen
 import duckdb
 from confluent_kafka import Consumer, TopicPartition
 
+from tools.localkafka import descendant_pids
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -100,25 +102,6 @@ def start_pipeline(bootstrap: str, topic: str, db: Path, log: Path, *extra: str)
         )
 
 
-def _descendants(pid: int) -> list[int]:
-    """``pid`` and every process below it (from /proc: no dependency)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            parent = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(parent, []).append(int(entry))
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        todo.extend(children.get(current, []))
-    return found
-
-
 def _pss_kib(pid: int) -> int:
     try:
         for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
@@ -143,7 +126,7 @@ class TreeMemory:
 
     def _sample(self) -> None:
         while not self._done.wait(0.2):
-            total = sum(_pss_kib(p) for p in _descendants(self._pid))
+            total = sum(_pss_kib(p) for p in descendant_pids(self._pid))
             self.peak_kib = max(self.peak_kib, total)
 
     def stop(self) -> float:

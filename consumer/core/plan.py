@@ -74,8 +74,9 @@ def build_batch(
     """Transform consumed records (unless ``parsed`` is their transform, done elsewhere) and
     note where each came from.
 
-    ``next_offsets`` is where each partition's reading stands after these records (the
-    consumer's position, past transaction markers); by default, the last record + 1.
+    ``next_offsets`` is where each partition's reading stands after these records, as
+    ``reading_ends`` gives it (the caller may have needed it before the batch was parsed); by
+    default, the last record + 1.
     ``first_offsets`` and ``skipped`` go to the ledger with the batch: where reading of each
     partition began, and offsets retention deleted before they were read.
     """
@@ -90,7 +91,7 @@ def build_batch(
         positions,
         records.keys,
         records.values,
-        reading_ends(records, next_offsets),
+        reading_ends(records) if next_offsets is None else dict(next_offsets),
         topic_id,
         dict(first_offsets or {}),
         dict(skipped or {}),

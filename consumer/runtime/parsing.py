@@ -47,7 +47,7 @@ class Pending:
         try:
             return self._future.result()
         except BrokenProcessPool as exc:
-            raise TerminalError(f"a parsing worker process died: {exc}") from None
+            raise _worker_died(exc) from None
 
 
 class Parser(Protocol):
@@ -98,7 +98,7 @@ class ProcessParser:
         try:
             return Pending(self._pool.submit(_parse, values))
         except BrokenProcessPool as exc:
-            raise TerminalError(f"a parsing worker process died: {exc}") from None
+            raise _worker_died(exc) from None
 
     def worker_pids(self) -> list[int]:
         """The workers' process ids (for logs and tests)."""
@@ -106,6 +106,10 @@ class ProcessParser:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _worker_died(exc: BrokenProcessPool) -> TerminalError:
+    return TerminalError(f"a parsing worker process died: {exc}")
 
 
 def make_parser(workers: int) -> Parser:

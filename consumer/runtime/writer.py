@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -22,6 +22,7 @@ import polars as pl
 from consumer.core.plan import Batch, BatchResult, build_batch, reading_ends
 from consumer.core.positions import Start
 from consumer.core.records import Records
+from consumer.core.transform import Parsed
 from consumer.errors import TerminalError, TransientError
 from consumer.faults import NO_FAULTS, Faults
 from consumer.kafka.protocol import DeadLetterSink, Source
@@ -38,14 +39,9 @@ log = get_logger("consumer")
 @dataclass(frozen=True)
 class _Prepared:
     number: int
-    batch_id: int
-    records: Records
-    positions: dict[int, int]
     next_offsets: dict[int, int]
-    first_offsets: dict[int, int]
-    skipped: dict[int, tuple[int, int]]
-    topic_id: str | None
     parsing: Pending
+    batch_of: Callable[[Parsed], Batch]  # the batch, once its records are parsed
 
 
 @dataclass(frozen=True)
@@ -200,18 +196,26 @@ class BatchWriter:
     def _prepare(self, records: Records, positions: Mapping[int, int] | None) -> _Prepared:
         self._batch_number += 1
         skipped, self._skipped = self._skipped, {}
-        at = dict(positions or {})
-        return _Prepared(
-            self._batch_number,
+        ends = reading_ends(records, positions)
+        batch_id, topic_id, first = (
             self._warehouse.next_batch_id(),
-            records,
-            at,
-            reading_ends(records, at),
-            dict(self._first),
-            skipped,
             self._source.topic_id,
-            self._parser.submit(records.values),
+            dict(self._first),
         )
+
+        def batch_of(parsed: Parsed) -> Batch:
+            return build_batch(
+                batch_id,
+                self._topic,
+                records,
+                ends,
+                topic_id=topic_id,
+                first_offsets=first,
+                skipped=skipped,
+                parsed=parsed,
+            )
+
+        return _Prepared(self._batch_number, ends, self._parser.submit(records.values), batch_of)
 
     def _write(self, prepared: _Prepared) -> _Written:
         """Wait for the batch's parse, then write it in one warehouse transaction, dead letters
@@ -227,16 +231,7 @@ class BatchWriter:
     def _parsed_and_written(self, prepared: _Prepared) -> _Written:
         parsed, transform_seconds = prepared.parsing.result()
         number = prepared.number
-        batch = build_batch(
-            prepared.batch_id,
-            self._topic,
-            prepared.records,
-            prepared.positions,
-            topic_id=prepared.topic_id,
-            first_offsets=prepared.first_offsets,
-            skipped=prepared.skipped,
-            parsed=parsed,
-        )
+        batch = prepared.batch_of(parsed)
         attempts = 0
 
         def publish_dead_letters(rejects: pl.DataFrame) -> None:

@@ -38,6 +38,11 @@ def fill(topic: FakeTopic, records: Iterable[tuple[bytes | None, bytes | None]])
         topic.produce(value, key, partition)
 
 
+def ends(topic: FakeTopic) -> dict[int, int]:
+    """Each partition's end offset."""
+    return {p: topic.end(p) for p in range(topic.partitions)}
+
+
 def expected_of(topic: FakeTopic) -> Expected:
     """The oracle's expectation for the whole topic, read partition by partition."""
     records = [

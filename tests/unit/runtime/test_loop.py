@@ -14,12 +14,11 @@ from consumer.faults import Faults
 from tests.fakes.kafka import FakeTopic
 from tests.unit.runtime.loopkit import (
     assert_exactly_once,
+    ends,
     expected_of,
-    fill,
     ledger,
     rig,
     rows,
-    stream,
 )
 
 
@@ -36,17 +35,6 @@ class FailAt(Faults):
         if (point, batch_number) == self.target and not self.fired:
             self.fired = True
             raise self.error
-
-
-@pytest.fixture
-def topic() -> FakeTopic:
-    topic = FakeTopic("orders", partitions=3)
-    fill(topic, stream())
-    return topic
-
-
-def ends(topic: FakeTopic) -> dict[int, int]:
-    return {p: topic.end(p) for p in range(topic.partitions)}
 
 
 def test_a_whole_stream_lands_exactly_once_and_every_offset_is_committed(

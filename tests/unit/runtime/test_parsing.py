@@ -19,28 +19,10 @@ from consumer.errors import TerminalError
 from consumer.faults import Faults
 from consumer.runtime.parsing import InlineParser, Pending, ProcessParser
 from tests.fakes.kafka import FakeTopic
-from tests.unit.runtime.loopkit import (
-    assert_exactly_once,
-    expected_of,
-    fill,
-    ledger,
-    rig,
-    rows,
-    stream,
-)
+from tests.unit.runtime.loopkit import assert_exactly_once, ends, expected_of, ledger, rig, rows
+from tools.localkafka import descendant_pids, pid_alive
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture
-def topic() -> FakeTopic:
-    topic = FakeTopic("orders", partitions=3)
-    fill(topic, stream())
-    return topic
-
-
-def ends(topic: FakeTopic) -> dict[int, int]:
-    return {p: topic.end(p) for p in range(topic.partitions)}
 
 
 class ReadAhead(InlineParser):
@@ -136,28 +118,6 @@ def test_a_dead_worker_stops_the_loop_and_a_restart_loads_the_rest_exactly_once(
     assert_exactly_once(again.path, expected_of(topic), "orders")
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            fields = stat.rsplit(")", 1)[1].split()
-            if int(fields[1]) == pid and fields[0] != "Z":
-                found.append(int(entry))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_a_consumer_killed_with_sigkill_takes_its_parsing_worker_with_it(tmp_path: Path) -> None:
     """SIGKILL the consumer while it waits for a broker: its worker does not outlive it."""
@@ -179,7 +139,7 @@ def test_a_consumer_killed_with_sigkill_takes_its_parsing_worker_with_it(tmp_pat
             # The resource tracker is a child too; the worker is the one running spawn_main.
             workers = [
                 pid
-                for pid in _children(consumer.pid)
+                for pid in descendant_pids(consumer.pid)[1:]
                 if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
             ]
             time.sleep(0.1)
@@ -187,9 +147,9 @@ def test_a_consumer_killed_with_sigkill_takes_its_parsing_worker_with_it(tmp_pat
         consumer.send_signal(signal.SIGKILL)
         consumer.wait(10)
         deadline = time.monotonic() + 10
-        while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        while any(pid_alive(pid) for pid in workers) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not any(_alive(pid) for pid in workers), "a worker outlived its consumer"
+        assert not any(pid_alive(pid) for pid in workers), "a worker outlived its consumer"
     finally:
         if consumer.poll() is None:
             consumer.kill()
