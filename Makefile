@@ -21,7 +21,7 @@ METRICS_PORT ?= 9108
 DATA ?= data
 BENCH_ARGS ?=
 
-.PHONY: help install lint fmt test test-unit coverage soak demo bench kafka-up kafka-down kafka-status \
+.PHONY: help install lint fmt test test-unit coverage soak demo bench bench-parse kafka-up kafka-down kafka-status \
         demo-lake postgres-up postgres-down postgres-status compose-check clean dashboard
 
 help: ## List the targets
@@ -89,6 +89,9 @@ demo-lake: install kafka-up postgres-up ## Three consumers of one group write on
 
 bench: install kafka-up postgres-up ## Throughput vs a bare consumer, and the lake with 1-3 members (1M orders; BENCH_ARGS="--orders 200000 --no-lake" for less)
 	$(PY) -m bench --bootstrap-servers $(BOOTSTRAP) $(BENCH_ARGS)
+
+bench-parse: install kafka-up ## Instructions per record of the parse (callgrind; repeatable where timings are not; needs valgrind)
+	$(PY) -m bench.instructions --bootstrap-servers $(BOOTSTRAP) $(BENCH_PARSE_ARGS)
 
 kafka-up: install ## Start a local Kafka (KRaft, no Docker) on 127.0.0.1:$KAFKA_PORT; idempotent
 	$(PY) -m tools.localkafka up

@@ -147,6 +147,19 @@ def test_a_3000_line_order_keeps_every_line_in_order() -> None:
     assert lines["quantity"].sum() == sum(n % 5 + 1 for n in range(3000))
 
 
+def test_lines_of_a_batch_come_in_record_then_line_order_whichever_path_parsed_them() -> None:
+    """Lines are ordered by record and line number when fast-path and exact-path records
+    (money needing rounding goes to the exact validator) alternate in one batch."""
+    values = []
+    for n in range(6):
+        price = 1.00005 if n % 2 else 1.5  # odd records need rounding: the exact path
+        items = [{"sku": f"p-{n}-{k}", "quantity": 1, "price": price} for k in range(4 - n % 3)]
+        values.append(order(order_id=f"o-{n}", items=items))
+    lines = parse_values(values).lines
+    expected = [(n, k + 1, f"p-{n}-{k}") for n in range(6) for k in range(4 - n % 3)]
+    assert lines.select("idx", "line_number", "sku").rows() == expected
+
+
 @pytest.mark.parametrize(
     ("value", "reason"),
     [
