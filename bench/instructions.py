@@ -5,9 +5,9 @@ half of the pipeline's CPU, and on a shared 2-core machine its time per record s
 factor of two or more between sessions (measured: 8.6-9.2 us one day, 20-28 us the next, the
 same code). valgrind counts instructions instead, which repeat to within a fraction of a
 percent: the measure to compare two versions of the parser with. It reads one batch of the
-bench topic (``make bench`` fills it), runs the parse under callgrind once with and once
-without that batch, and divides the difference by the batch's records. Polars runs on one
-thread there, so that its thread pool adds nothing to count.
+bench topic (``make bench`` fills it; the start of partition 0), runs the parse under callgrind
+once with and once without that batch, and divides the difference by the batch's records.
+Polars runs on one thread there, so that its thread pool adds nothing to count.
 """
 
 from __future__ import annotations
@@ -21,26 +21,20 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import uuid
 from pathlib import Path
 
-from confluent_kafka import Consumer
+from confluent_kafka import TopicPartition
 
+from bench import measure
 from bench.__main__ import ROOT, fill
 from consumer.core.transform import parse_values
 
 
 def sample(bootstrap: str, topic: str, records: int) -> list[bytes | None]:
-    """The first ``records`` values of ``topic``, in the order one consumer reads them."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"bench-parse-{uuid.uuid4()}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
-    consumer.subscribe([topic])
+    """The first ``records`` values of partition 0 of ``topic``: the same batch on every run (a
+    subscription interleaves the partitions as fetches happen to arrive)."""
+    consumer = measure.reader(bootstrap, "parse")
+    consumer.assign([TopicPartition(topic, 0, 0)])
     values: list[bytes | None] = []
     try:
         while len(values) < records:

@@ -103,12 +103,8 @@ def non_data(bootstrap: str, topic: str) -> NonData:
 OFFSET_NONE = -1001  # what committed() answers for a partition the group never committed
 
 
-def end_of(ends: dict[int, int], partition: int) -> int:
-    return ends.get(partition, 0)
-
-
 def committed_offsets(bootstrap: str, topic: str, group: str) -> dict[int, int]:
-    """The offsets ``group`` has committed, per partition (-1001 when none)."""
+    """The offsets ``group`` has committed, per partition (OFFSET_NONE when none)."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
     try:
         parts = [TopicPartition(topic, p) for p in partitions_of(bootstrap, topic)]
@@ -204,10 +200,10 @@ def assert_at_the_true_end(bootstrap: str, topic: str, group: str, db: Path) -> 
     written = {p: end for p, end in ends.items() if end > 0}
     assert ledger(db, topic) == written
     committed = committed_offsets(bootstrap, topic, group)
-    assert {p: o for p, o in committed.items() if end_of(ends, p) > 0} == written, (
+    assert {p: o for p, o in committed.items() if p in written} == written, (
         f"committed {committed}, ends {ends}"
     )
-    assert all(o == OFFSET_NONE for p, o in committed.items() if end_of(ends, p) == 0), committed
+    assert all(o == OFFSET_NONE for p, o in committed.items() if p not in written), committed
     return ends
 
 

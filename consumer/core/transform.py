@@ -48,7 +48,7 @@ def parse_values(values: Sequence[bytes | None], *, fast: bool = True) -> Parsed
     orders, lines, rejects = (pl.concat(frames) for frames in zip(*parts, strict=True))
     # Each record's lines come in line order, and each record takes one path: a stable sort by
     # idx alone gives (idx, line_number) order. Sorting on both keys cost 3% of the parse
-    # (make bench-parse: 66,974 -> 65,004 instructions a record).
+    # (make bench-parse: 66,854 -> 64,792 instructions a record).
     return Parsed(
         orders=orders.sort("idx"),
         lines=lines.sort("idx", maintain_order=True),
