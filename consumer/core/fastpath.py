@@ -11,7 +11,7 @@ and precedence.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, DecimalException
 from typing import Annotated, Any
@@ -79,7 +79,7 @@ _REFUSED = (
 RAW_ORDER_SCHEMA = pl.Schema(
     {
         **{name: ORDER_SCHEMA[name] for name in ("idx", "order_id", "user_id")},
-        "amount": pl.String(),
+        "amount": MONEY,
         "currency": pl.String(),
         "created_raw": pl.String(),
         "source": pl.String(),
@@ -103,8 +103,9 @@ class FastColumns:
     lines: list[tuple[Any, ...]] = field(default_factory=list)
 
 
-def decode(values: Sequence[bytes | None]) -> FastColumns:
-    """Decode each value as a typed order; remember the positions the decoder refuses."""
+def decode(values: Sequence[bytes | None], positions: Iterable[int] | None = None) -> FastColumns:
+    """Decode each value (or those at ``positions``) as a typed order; remember the positions
+    the decoder refuses."""
     decoder = msgspec.json.Decoder(_Order, float_hook=Decimal).decode
     encode = msgspec.json.Encoder(decimal_format="number").encode
     blake2b = hashlib.blake2b
@@ -114,9 +115,9 @@ def decode(values: Sequence[bytes | None]) -> FastColumns:
     refuse, keep_idx, keep_order = out.refused.append, out.idx.append, out.orders.append
     keep_meta, keep_hash = out.metadata.append, out.hashes.append
     line_idx, line_number, lines = out.line_idx.extend, out.line_number.extend, out.lines.extend
-    for idx, value in enumerate(values):
+    for idx in range(len(values)) if positions is None else positions:
         try:
-            order = decoder(value)  # type: ignore[arg-type]
+            order = decoder(values[idx])  # type: ignore[arg-type]
             if not order.order_id.strip():  # blank as the exact validator sees it
                 raise TypeError("blank order_id")
             amount = order.amount
@@ -173,46 +174,68 @@ def _money_text(column: Sequence[Any]) -> list[str | None]:
     return [None if value is UNSET or value is None else str(value) for value in column]
 
 
-def frames(fast: FastColumns) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, list[int]]:
-    """Orders, lines and rejects of the fast path, with the column checks applied, and the
-    positions refused by those checks (a ``created_at`` that is not RFC 3339)."""
+Columns = dict[str, list[Any]]
+
+
+def columns(fast: FastColumns) -> tuple[Columns, Columns]:
+    """The decoded orders and lines as lists by column name, money as 4-decimal text (the
+    form the native tier gives too)."""
     amount, created, currency, _items, _meta, order_id, user_id = (
         zip(*fast.orders, strict=True) if fast.orders else ((),) * 7
     )
     meta = fast.metadata
+    orders = {
+        "idx": fast.idx,
+        "order_id": list(order_id),
+        "user_id": _defined(user_id),
+        "amount": _money_text(amount),
+        "currency": _defined(currency),
+        "created_raw": _defined(created),
+        "source": _defined([m.source if m else None for m in meta]),
+        "promo": _defined([m.promo if m else None for m in meta]),
+        "content_hash": fast.hashes,
+    }
+    _gift_wrap, price, quantity, sku = (
+        zip(*fast.lines, strict=True) if fast.lines else ((), (), (), ())
+    )
+    lines = {
+        "idx": fast.line_idx,
+        "line_number": fast.line_number,
+        "sku": list(sku),
+        "quantity": list(quantity),
+        "unit_price": _money_text(price),
+    }
+    return orders, lines
+
+
+def raw_frames(order_columns: Columns, line_columns: Columns) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The columns of ``columns`` as frames of RAW_ORDER_SCHEMA and LINE_SCHEMA."""
     raw = pl.DataFrame(
-        {
-            "idx": fast.idx,
-            "order_id": order_id,
-            "user_id": _defined(user_id),
-            "amount": _money_text(amount),
-            "currency": _defined(currency),
-            "created_raw": _defined(created),
-            "source": _defined([m.source if m else None for m in meta]),
-            "promo": _defined([m.promo if m else None for m in meta]),
-            "content_hash": fast.hashes,
-        },
+        {**order_columns, "amount": _money(order_columns["amount"])},
         schema=RAW_ORDER_SCHEMA,
         strict=False,
     )
+    lines = pl.DataFrame(
+        {**line_columns, "unit_price": _money(line_columns["unit_price"])},
+        schema=LINE_SCHEMA,
+        strict=False,
+    )
+    return raw, lines
+
+
+def _money(text: list[str | None]) -> pl.Series:
+    return pl.Series(text, dtype=pl.String).cast(MONEY)
+
+
+def frames(
+    raw: pl.DataFrame, lines: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, list[int]]:
+    """Orders, lines and rejects of the fast path, with the column checks applied, and the
+    positions refused by those checks (a ``created_at`` that is not RFC 3339)."""
     not_rfc3339 = pl.col("created_raw").is_not_null() & ~pl.col("created_raw").str.contains(RFC3339)
     refused: list[int] = raw.filter(not_rfc3339)["idx"].to_list()
     if refused:
         raw = raw.filter(~not_rfc3339)
-    _gift_wrap, price, quantity, sku = (
-        zip(*fast.lines, strict=True) if fast.lines else ((), (), (), ())
-    )
-    lines = pl.DataFrame(
-        {
-            "idx": fast.line_idx,
-            "line_number": fast.line_number,
-            "sku": sku,
-            "quantity": quantity,
-            "unit_price": pl.Series(_money_text(price), dtype=pl.String).cast(MONEY),
-        },
-        schema=LINE_SCHEMA,
-        strict=False,
-    )
     bad_lines = (
         lines.filter(pl.col("unit_price") < 0)
         .group_by("idx")

@@ -4,8 +4,9 @@
 lines, and rejects with a reason code. What becomes of each valid order (loaded, an identical
 re-send, a conflicting one) is decided by ``consumer.core.plan``.
 
-Most records take the typed fast path (``fastpath``); the rest, including every malformed one,
-go through the exact validator (``exact``). Both give the same rows for the same content.
+Most records take the native tier (``native``, a Rust extension, when built); what it refuses
+takes the typed fast path (``fastpath``); the rest, including every malformed record, goes
+through the exact validator (``exact``). All three give the same rows for the same content.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from consumer.core import fastpath
+from consumer.core import fastpath, native
 from consumer.core.exact import RecordColumns
 
 
@@ -28,16 +29,28 @@ class Parsed:
     rejects: pl.DataFrame
 
 
-def parse_values(values: Sequence[bytes | None], *, fast: bool = True) -> Parsed:
+def parse_values(
+    values: Sequence[bytes | None], *, fast: bool = True, use_native: bool = True
+) -> Parsed:
     """Validate and flatten raw message values (one JSON order each).
 
-    ``fast=False`` sends every record through the exact validator (for tests that compare the
-    two paths).
+    ``fast=False`` sends every record through the exact validator, and ``use_native=False``
+    skips the native tier (for tests that compare the paths).
     """
     exact = RecordColumns()
     if fast:
-        decoded = fastpath.decode(values)
-        orders, lines, rejects, refused = fastpath.frames(decoded)
+        decode_native = native.decoder() if use_native else None
+        if decode_native is None:
+            decoded = fastpath.decode(values)
+            raw_orders, raw_lines = fastpath.raw_frames(*fastpath.columns(decoded))
+        else:
+            # What the native tier refuses, the Python fast path decodes as it always has.
+            left, native_orders, native_lines = decode_native(list(values))
+            decoded = fastpath.decode(values, left)
+            python_orders, python_lines = fastpath.raw_frames(*fastpath.columns(decoded))
+            raw_orders = pl.concat([native_orders, python_orders])
+            raw_lines = pl.concat([native_lines, python_lines])
+        orders, lines, rejects, refused = fastpath.frames(raw_orders, raw_lines)
         for idx in sorted(decoded.refused + refused):
             exact.add(idx, values[idx])
         parts = [(orders, lines, rejects), exact.frames()]

@@ -9,6 +9,7 @@ import gc
 import sys
 from contextlib import ExitStack
 
+from consumer.core import native
 from consumer.faults import NO_FAULTS, Faults
 from consumer.kafka.deadletter import DeadLetters
 from consumer.kafka.protocol import DeadLetterSink, Source
@@ -181,5 +182,6 @@ def run(settings: Settings, faults: Faults | None = None) -> None:
             batch_max_records=settings.batch.max_records,
             batch_max_seconds=settings.batch.max_seconds,
             parse_workers=settings.batch.parse_workers,
+            native_parse=native.decoder() is not None,
         )
         pipeline.run()
