@@ -67,7 +67,7 @@ def run_consumer(
     group: str,
     db: Path,
     *extra: str,
-    until_idle: float = 2.0,
+    until_idle: float = 0.5,
     faults: str = "",
     timeout: float = 300,
 ) -> subprocess.CompletedProcess[str]:

@@ -32,8 +32,11 @@ from consumer.errors import TerminalError
 _PR_SET_PDEATHSIG = 1
 # Batches handed over beyond one per worker. A checkpoint stalls the writer for 1-3 s every
 # dozen batches at 1M orders; meanwhile the workers parse ahead, and the writer then catches
-# up (measured, 1M orders, 1 worker: 52.7k rec/s with none, 56.7k and 60.9k with 3).
-READ_AHEAD = 3
+# up (measured, 1M orders, 1 worker, Python parse: 52.7k rec/s with none, 56.7k and 60.9k
+# with 3). With the native tier a batch parses in a fraction of its write, and one is enough:
+# 51.2k and 47.8k rec/s with 1 against 53.2k and 49.7k with 3 (alternated), but a peak PSS of
+# 577-579 MiB against 599-608, over the 600 MiB budget of make bench.
+READ_AHEAD = 1
 
 
 class Pending:

@@ -234,7 +234,9 @@ class DuckDBWarehouse:
                 faults.hit("fail_db_write", number)
 
         with self._transaction(number) as con:
-            known = statements.loaded_before(con, batch.parsed.orders.select("order_id"))
+            known = statements.loaded_before(
+                con, batch.parsed.orders.select("order_id", "key_hash")
+            )
             plan = plan_batch(batch, known)
             statements.insert_loaded(con, plan, step)
             statements.insert_accounting(con, plan, step)

@@ -189,7 +189,9 @@ class LakeWarehouse:
 
         def write(con: Connection) -> BatchResult:
             orders = batch.parsed.orders
-            known = statements.loaded_before(con, orders.select("order_id"), by_rowid=False)
+            known = statements.loaded_before(
+                con, orders.select("order_id", "key_hash"), by_rowid=False
+            )
             plan = plan_batch(batch, known)
             if ledgers.misrouted(batch):
                 ledgers.serialise_with_all(

@@ -17,7 +17,8 @@ Step = Callable[[str], None]
 def loaded_before(
     con: duckdb.DuckDBPyConnection, keys: pl.DataFrame, *, by_rowid: bool = True
 ) -> pl.DataFrame:
-    """order_id and content_hash of those keys already in processed_orders.
+    """order_id and content_hash of those keys (order_id, key_hash) already in
+    processed_orders.
 
     The join is on a 64-bit hash of the key: DuckDB pushes a Bloom filter of the batch's
     hashes into the scan of that one narrow column, which keeps the cost per batch nearly
@@ -29,7 +30,7 @@ def loaded_before(
     # order_id and content_hash. Selecting those columns in the join itself would make the
     # scan decompress them for every row of the table.
     # (A lake's Parquet files have no rowid to come back to: there, one semi-join.)
-    hashes = "(SELECT md5_number_lower(order_id) AS key_hash FROM b_keys) AS b"
+    hashes = "b_keys AS b"
     candidates = con.sql(
         "SELECT order_id, content_hash FROM processed_orders WHERE rowid IN ("
         f"SELECT p.rowid FROM processed_orders AS p SEMI JOIN {hashes} "
@@ -82,8 +83,8 @@ def insert_loaded(con: duckdb.DuckDBPyConnection, plan: BatchPlan, step: Step) -
     )
     step("fact_sales")
     con.execute(
-        "INSERT INTO processed_orders SELECT order_id, md5_number_lower(order_id), "
-        "content_hash, $batch FROM b_loaded",
+        "INSERT INTO processed_orders SELECT order_id, key_hash, content_hash, $batch "
+        "FROM b_loaded",
         {"batch": batch.batch_id},
     )
     step("processed_orders")

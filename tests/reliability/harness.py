@@ -144,7 +144,7 @@ class ConsumerLives:
             proc.wait(timeout=30)
             figures.kills["random SIGKILL"] += 1
 
-    def finish(self, faults: str = "", idle: float = 3.0) -> subprocess.CompletedProcess[str]:
+    def finish(self, faults: str = "", idle: float = 1.0) -> subprocess.CompletedProcess[str]:
         """Run to the end of the topic with --until-idle and return the finished process."""
         log = self.workdir / f"life-{len(self.lives):03d}.log"
         self.lives.append(log)
