@@ -42,16 +42,15 @@ def parse_values(
     exact = RecordColumns()
     if fast:
         decode_native = native.decoder() if use_native else None
-        if decode_native is None:
-            decoded = fastpath.decode(values)
-            raw_orders, raw_lines = fastpath.raw_frames(*fastpath.columns(decoded))
-        else:
-            # What the native tier refuses, the Python fast path decodes as it always has.
+        # What the native tier refuses (everything, without it), the Python fast path decodes.
+        left: list[int] | None = None
+        if decode_native is not None:
             left, native_orders, native_lines = decode_native(list(values))
-            decoded = fastpath.decode(values, left)
-            python_orders, python_lines = fastpath.raw_frames(*fastpath.columns(decoded))
-            raw_orders = pl.concat([native_orders, python_orders])
-            raw_lines = pl.concat([native_lines, python_lines])
+        decoded = fastpath.decode(values, left)
+        raw_orders, raw_lines = fastpath.raw_frames(*fastpath.columns(decoded))
+        if decode_native is not None:
+            raw_orders = pl.concat([native_orders, raw_orders])
+            raw_lines = pl.concat([native_lines, raw_lines])
         orders, lines, rejects, refused = fastpath.frames(raw_orders, raw_lines)
         for idx in sorted(decoded.refused + refused):
             exact.add(idx, values[idx])

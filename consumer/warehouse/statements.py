@@ -30,13 +30,12 @@ def loaded_before(
     # order_id and content_hash. Selecting those columns in the join itself would make the
     # scan decompress them for every row of the table.
     # (A lake's Parquet files have no rowid to come back to: there, one semi-join.)
-    hashes = "b_keys AS b"
     candidates = con.sql(
         "SELECT order_id, content_hash FROM processed_orders WHERE rowid IN ("
-        f"SELECT p.rowid FROM processed_orders AS p SEMI JOIN {hashes} "
+        "SELECT p.rowid FROM processed_orders AS p SEMI JOIN b_keys AS b "
         "ON p.key_hash = b.key_hash)"
         if by_rowid
-        else f"SELECT p.order_id, p.content_hash FROM processed_orders AS p SEMI JOIN {hashes} "
+        else "SELECT p.order_id, p.content_hash FROM processed_orders AS p SEMI JOIN b_keys AS b "
         "ON p.key_hash = b.key_hash"
     ).pl()
     con.unregister("b_keys")

@@ -67,7 +67,7 @@ fn plain_id(text: &str) -> bool {
 struct Item<'a> {
     gift_wrap: Option<Option<bool>>,
     price: Option<Cash>,
-    quantity: Option<&'a str>,
+    quantity: Option<(&'a str, u64)>, // as written (for the hash), and its value
     sku: Option<&'a str>,
 }
 
@@ -113,7 +113,7 @@ fn item<'a>(c: &mut Cursor<'a>, max_quantity: u64) -> Option<Item<'a>> {
             if value < 1 || value > max_quantity {
                 return None;
             }
-            set(&mut it.quantity, text)
+            set(&mut it.quantity, (text, value))
         }
         "sku" => {
             let sku = c.string()?;
@@ -238,7 +238,7 @@ fn canonical(o: &Order, out: &mut Vec<u8>) {
                         );
                     }
                     raw(g.key("price"), it.price.as_ref().map(|c| c.text.as_str()));
-                    raw(g.key("quantity"), it.quantity);
+                    raw(g.key("quantity"), it.quantity.map(|(text, _)| text));
                     string(g.key("sku"), it.sku);
                     g.close();
                 }
@@ -377,8 +377,9 @@ fn decode_all(values: &[Option<&[u8]>], max_quantity: u64) -> Columns {
                 c.line_idx.push(idx);
                 c.line_number.push(n);
                 c.sku.push(it.sku);
+                let quantity = it.quantity.map_or(0, |(_, value)| value);
                 c.quantity
-                    .push(it.quantity.and_then(|q| q.parse().ok()).unwrap_or_default());
+                    .push(i64::try_from(quantity).expect("at most max_quantity"));
                 c.unit_price.push(it.price.map(|c| c.scaled));
             }
         }
