@@ -43,6 +43,10 @@ def translate(exc: duckdb.Error, path: Path) -> PipelineError:
     return TerminalError(f"DuckDB: {message}")
 
 
+# Files made by this version need DuckDB 1.5 or later to be read (the project pins 1.5.5).
+STORAGE_VERSION = "v1.5.0"
+
+
 class DuckDBWarehouse:
     """Owns the single read-write DuckDB connection of this process."""
 
@@ -63,7 +67,14 @@ class DuckDBWarehouse:
         # at 1M orders). One thread: a batch's
         # statements are small, and a second DuckDB worker competes with the polling thread
         # for the two cores (measured at 1M orders: process CPU 37 s -> 32 s, wall -15%).
+        #
+        # A new file is written in DuckDB 1.5's storage format rather than the default of
+        # 0.10.2 (a file keeps the format it was made with): its string compression
+        # (dictionary and FSST in one pass) analyses each column once where the old analysed
+        # it for each method. Under callgrind, ten 20,000-record batches and the close cost
+        # 9.70 G instructions against 11.13 G, the choice of compression 0.53 G against 2.01 G.
         self._config: dict[str, str | bool | int | float | list[str]] = {
+            "storage_compatibility_version": STORAGE_VERSION,
             "checkpoint_threshold": "64MB",
             "memory_limit": memory_limit,
             "threads": 1,

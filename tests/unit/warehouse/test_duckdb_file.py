@@ -101,6 +101,30 @@ def test_reopening_keeps_the_instance_id_and_the_ledger(tmp_path: Path) -> None:
         again.close()
 
 
+def test_a_new_file_is_in_the_newer_storage_format_and_an_old_one_keeps_its_own(
+    tmp_path: Path,
+) -> None:
+    """A file the warehouse creates carries DuckDB 1.5's storage format; a file made in the
+    default (0.10.2) format is written on in that format, not converted."""
+
+    def storage(path: Path) -> str:
+        found = rows(path, "SELECT tags['storage_version'] FROM duckdb_databases() WHERE NOT internal")
+        return str(found[0][0])
+
+    made = tmp_path / "made.duckdb"
+    DuckDBWarehouse(made).close()
+    assert storage(made) == "v1.5.0+"
+    old = tmp_path / "old.duckdb"
+    duckdb.connect(str(old)).close()
+    warehouse = DuckDBWarehouse(old)
+    try:
+        write(warehouse, ORDERS)
+    finally:
+        warehouse.close()
+    assert storage(old) == "v1.0.0+"
+    assert rows(old, "SELECT count(*) FROM dim_order") == [(len(ORDERS),)]
+
+
 def test_reconnect_gives_a_working_connection_to_the_same_data(tmp_path: Path) -> None:
     """After reconnect() the warehouse reads what it wrote before and writes on."""
     warehouse = DuckDBWarehouse(tmp_path / "w.duckdb")
