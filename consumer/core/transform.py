@@ -64,9 +64,12 @@ def parse_values(
     # idx alone gives (idx, line_number) order. Sorting on both keys cost 3% of the parse
     # (make bench-parse: 66,854 -> 64,792 instructions a record).
     orders = orders.sort("idx")
+    hash_column = native.key_hasher() if fast and use_native else None
     return Parsed(
         orders=orders.with_columns(
-            pl.Series("key_hash", key_hashes(orders["order_id"].to_list()), dtype=pl.UInt64)
+            hash_column(orders["order_id"])
+            if hash_column is not None
+            else pl.Series("key_hash", key_hashes(orders["order_id"].to_list()), dtype=pl.UInt64)
         ),
         lines=lines.sort("idx", maintain_order=True),
         rejects=rejects.sort("idx"),

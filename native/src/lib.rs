@@ -10,6 +10,7 @@
 //! (fields in alphabetical order, absent ones left out, money with four decimals). With no
 //! escape in the input, each string's bytes are already what msgspec writes for it.
 
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
@@ -464,7 +465,33 @@ fn decode<'py>(
     Ok((PyList::new(py, &c.refused)?, orders, lines))
 }
 
+/// key_hashes(offsets, data) -> bytes: for each string of an Arrow large-string column
+/// (int64 offsets, little-endian, and its bytes), the low 64 bits of its MD5 as DuckDB's
+/// md5_number_lower gives them (digest bytes 8 to 15, little-endian), as uint64 little-endian.
+#[pyfunction]
+fn key_hashes<'py>(py: Python<'py>, offsets: &[u8], data: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+    if !offsets.len().is_multiple_of(8) || offsets.is_empty() {
+        return Err(PyValueError::new_err(
+            "offsets: a whole number of int64, at least one",
+        ));
+    }
+    let ends: Vec<usize> = offsets
+        .chunks_exact(8)
+        .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")) as usize)
+        .collect();
+    let mut out = Vec::with_capacity((ends.len() - 1) * 8);
+    for pair in ends.windows(2) {
+        let key = data
+            .get(pair[0]..pair[1])
+            .ok_or_else(|| PyValueError::new_err("offsets out of the data's range"))?;
+        let digest = md5::compute(key).0;
+        out.extend_from_slice(&digest[8..16]);
+    }
+    Ok(PyBytes::new(py, &out))
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(decode, m)?)
+    m.add_function(wrap_pyfunction!(decode, m)?)?;
+    m.add_function(wrap_pyfunction!(key_hashes, m)?)
 }

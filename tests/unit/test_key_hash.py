@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import duckdb
 import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from consumer.core import native
 from consumer.core.transform import key_hashes, parse_values
+
+native_hashes = native.key_hasher()
+needs_native = pytest.mark.skipif(native_hashes is None, reason="the native tier is not built")
 
 
 def test_the_key_hash_is_the_low_half_of_the_md5_digest_little_endian() -> None:
@@ -32,3 +37,26 @@ def test_parsed_orders_carry_their_key_hash() -> None:
     for fast in (True, False):
         orders = parse_values(values, fast=fast).orders
         assert orders["key_hash"].to_list() == key_hashes(["o-1", "o-é"])
+
+
+@needs_native
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.text(alphabet=st.characters(codec="utf-8"), max_size=40), max_size=30),
+    st.integers(min_value=0, max_value=5),
+)
+def test_the_native_key_hashes_of_a_column_are_hashlib_s(ids: list[str], skip: int) -> None:
+    """The native tier's hashes of a whole column, sliced or not, equal the MD5 of hashlib."""
+    assert native_hashes is not None
+    column = pl.Series("order_id", ids, dtype=pl.String)
+    hashed = native_hashes(column[skip:])
+    assert hashed.dtype == pl.UInt64
+    assert hashed.to_list() == key_hashes(ids[skip:])
+
+
+@needs_native
+def test_the_native_key_hash_of_abc_is_rfc_1321_s() -> None:
+    """MD5("abc")'s low half, through the native tier."""
+    assert native_hashes is not None
+    hashed = native_hashes(pl.Series(["abc"]))
+    assert hashed.to_list() == [int.from_bytes(bytes.fromhex("d6963f7d28e17f72"), "little")]
