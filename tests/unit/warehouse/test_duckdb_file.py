@@ -108,7 +108,9 @@ def test_a_new_file_is_in_the_newer_storage_format_and_an_old_one_keeps_its_own(
     default (0.10.2) format is written on in that format, not converted."""
 
     def storage(path: Path) -> str:
-        found = rows(path, "SELECT tags['storage_version'] FROM duckdb_databases() WHERE NOT internal")
+        found = rows(
+            path, "SELECT tags['storage_version'] FROM duckdb_databases() WHERE NOT internal"
+        )
         return str(found[0][0])
 
     made = tmp_path / "made.duckdb"
