@@ -73,19 +73,15 @@ def key_hasher() -> Callable[[pl.Series], pl.Series] | None:
         return None
 
     def hash_column(ids: pl.Series) -> pl.Series:
-        array = ids.to_arrow()
-        if isinstance(array, pa.ChunkedArray):
-            array = array.combine_chunks()
+        array = ids.to_arrow()  # one chunk: Polars rechunks
         if array.type != pa.large_string():
             array = array.cast(pa.large_string())
         if array.null_count:
             raise ValueError("order ids cannot be null")
         offsets, data = array.buffers()[1:]
-        start = array.offset * 8  # a slice of the array: offsets index into the whole data
-        hashes = key_hashes(
-            offsets.to_pybytes()[start : start + (len(array) + 1) * 8],
-            b"" if data is None else data.to_pybytes(),
-        )
+        # A sliced array's offsets start further in, and still index into the whole data.
+        own = offsets.slice(array.offset * 8, (len(array) + 1) * 8)
+        hashes = key_hashes(own.to_pybytes(), b"" if data is None else data.to_pybytes())
         wrapped = pa.Array.from_buffers(pa.uint64(), len(array), [None, pa.py_buffer(hashes)])
         return pl.Series("key_hash", wrapped)
 
