@@ -13,7 +13,7 @@ from consumer.errors import DatabaseLockedError
 from consumer.runtime.channel import ask, socket_path
 from consumer.settings import WarehouseSettings
 from consumer.warehouse import lake
-from consumer.warehouse.adhoc import check_select, run_sql
+from consumer.warehouse.adhoc import check_read, run_sql
 from consumer.warehouse.reports import REPORTS, check_report, read_only, report_rows
 
 Table = tuple[list[str], list[tuple[Any, ...]]]
@@ -25,6 +25,9 @@ def connect(target: WarehouseSettings) -> Iterator[Any]:
     if target.catalog is not None:
         con = lake.connect(target.catalog, target.data_path, read_only=True)
         try:
+            # Once the lake is attached, no other file: a query cannot write one (the lake's
+            # own Parquet files stay readable).
+            con.execute("SET enable_external_access = false")
             yield con
         finally:
             con.close()
@@ -59,7 +62,7 @@ def report(
 
 
 def sql(target: WarehouseSettings, query: str) -> Table:
-    check_select(query)
+    check_read(query)
     try:
         with connect(target) as con:
             return run_sql(con, query)

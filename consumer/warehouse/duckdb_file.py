@@ -119,6 +119,9 @@ class DuckDBWarehouse:
                 "money as binary floats; load the topic into a new file (its ledger starts "
                 "at the log start)"
             )
+        # The consumer needs no file but its own: with external access off (for good: it
+        # cannot be turned back on), a read sent through the local channel cannot write one.
+        con.execute("SET enable_external_access = false")
         return con
 
     def reconnect(self) -> None:

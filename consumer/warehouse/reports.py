@@ -12,6 +12,7 @@ import duckdb
 
 from consumer.core.windows import EVERYTHING, Window
 from consumer.errors import ConfigError, DatabaseError, DatabaseLockedError
+from consumer.warehouse.adhoc import read_transaction
 from consumer.warehouse.duckdb_file import translate
 from consumer.warehouse.sqlfiles import report_query
 
@@ -43,7 +44,8 @@ def report_rows(
     """Rows of one report as dicts with exactly the contract's keys, in the contract's order,
     read on ``con`` (any DuckDB connection that sees the star schema)."""
     limit = check_report(name, limit)
-    rows = con.execute(report_query(name), {"limit": limit, **window.params()}).fetchall()
+    with read_transaction(con):
+        rows = con.execute(report_query(name), {"limit": limit, **window.params()}).fetchall()
     return [dict(zip(REPORTS[name], row, strict=True)) for row in rows]
 
 
@@ -58,11 +60,13 @@ def run_report(
 
 @contextmanager
 def read_only(db_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only connection to a warehouse file; DuckDB errors become one-line errors."""
+    """A read-only connection to a warehouse file, without access to any other file (so that
+    no query can write one); DuckDB errors become one-line errors."""
     if not db_path.is_file():
         raise ConfigError(f"--db {db_path} does not exist")
     try:
-        with duckdb.connect(str(db_path), read_only=True) as con:
+        config = {"enable_external_access": False}
+        with duckdb.connect(str(db_path), read_only=True, config=config) as con:
             yield con
     except duckdb.Error as exc:
         error = translate(exc, db_path)

@@ -17,7 +17,7 @@ from consumer.errors import ConfigError, DatabaseError
 from consumer.runtime import reading
 from consumer.runtime.channel import Channel, answer, ask, socket_path
 from consumer.settings import WarehouseSettings
-from consumer.warehouse.adhoc import check_select, run_sql
+from consumer.warehouse.adhoc import check_read, run_sql
 from consumer.warehouse.duckdb_file import DuckDBWarehouse
 from consumer.warehouse.reports import report_rows
 from tests.unit.warehouse.batchkit import held_by_another_process, warehouse_with_orders
@@ -43,7 +43,7 @@ def warehouse(tmp_path: Path) -> DuckDBWarehouse:
 def test_anything_but_one_read_is_refused(sql: str, message: str) -> None:
     """Writes, several statements and syntax errors are ConfigError (exit 2)."""
     with pytest.raises(ConfigError, match=message):
-        check_select(sql)
+        check_read(sql)
 
 
 def test_a_read_returns_columns_and_rows_and_a_huge_one_is_refused(
