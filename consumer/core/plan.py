@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from consumer.core.frames import REJECTED_SCHEMA, text_or_none
 from consumer.core.reasons import CONFLICTING_DUPLICATE, DUPLICATE, LOADED
 from consumer.core.records import Records
+from consumer.core.refbatch import ReferenceBatch
 from consumer.core.transform import Parsed, parse_values
 
 REJECT_FRAME_SCHEMA = pl.Schema(
@@ -41,6 +43,7 @@ class Batch:
     topic_id: str | None = None
     first_offsets: dict[int, int] = field(default_factory=dict)  # where reading began
     skipped: dict[int, tuple[int, int]] = field(default_factory=dict)  # deleted by retention
+    reference: ReferenceBatch | None = None  # reference versions written in the same transaction
 
     @property
     def size(self) -> int:
@@ -70,6 +73,7 @@ def build_batch(
     first_offsets: dict[int, int] | None = None,
     skipped: dict[int, tuple[int, int]] | None = None,
     parsed: Parsed | None = None,
+    reference: ReferenceBatch | None = None,
 ) -> Batch:
     """Transform consumed records (unless ``parsed`` is their transform, done elsewhere) and
     note where each came from.
@@ -95,6 +99,7 @@ def build_batch(
         topic_id,
         dict(first_offsets or {}),
         dict(skipped or {}),
+        reference,
     )
 
 
@@ -103,7 +108,9 @@ class BatchResult:
     loaded: int
     duplicates: int
     fact_rows: int
-    rejects: pl.DataFrame  # idx, partition, offset, reason, detail, order_id, key, value
+    rejects: pl.DataFrame  # topic, partition, offset, reason, detail, order_id, key, value, ...
+    versions: int = 0  # reference versions and rates stored
+    redeliveries: int = 0  # reference records that were identical re-deliveries
 
     @property
     def rejected(self) -> int:
@@ -124,12 +131,18 @@ class BatchPlan:
     duplicates: pl.DataFrame  # partition, offset, order_id of identical re-sends
     rejects: pl.DataFrame
 
-    def result(self) -> BatchResult:
+    def result(
+        self, rejects: pl.DataFrame | None = None, versions: int = 0, redeliveries: int = 0
+    ) -> BatchResult:
+        """The outcome; ``rejects`` when the batch's rejects include other topics' (reference
+        records), with the counts of reference versions stored and re-deliveries dropped."""
         return BatchResult(
             loaded=self.loaded.height,
             duplicates=self.duplicates.height,
             fact_rows=self.lines.height,
-            rejects=self.rejects,
+            rejects=self.rejects if rejects is None else rejects,
+            versions=versions,
+            redeliveries=redeliveries,
         )
 
 
@@ -140,7 +153,7 @@ def plan_batch(batch: Batch, known: pl.DataFrame) -> BatchPlan:
     outcome = classify(orders, known)
     loaded = outcome.filter(pl.col("outcome") == LOADED)
     lines = batch.parsed.lines.join(
-        loaded.select("idx", "order_id", "user_id", "created_at"), on="idx"
+        loaded.select("idx", "order_id", "user_id", "created_at", "currency"), on="idx"
     )
     duplicates = outcome.filter(pl.col("outcome") == DUPLICATE).select(
         "partition", "offset", "order_id"
@@ -199,14 +212,9 @@ def _rejects(batch: Batch, outcome: pl.DataFrame) -> pl.DataFrame:
     positions = rejects["idx"].to_list()
     values = [batch.values[i] for i in positions]
     return rejects.with_columns(
+        pl.lit(batch.topic, pl.String).alias("topic"),
+        pl.lit(batch.topic_id, pl.String).alias("topic_id"),
         pl.Series("key", [batch.keys[i] for i in positions], pl.Binary),
         pl.Series("value", values, pl.Binary),
-        pl.Series("value_text", [_text_or_none(v) for v in values], pl.String),
-    )
-
-
-def _text_or_none(value: bytes | None) -> str | None:
-    try:
-        return None if value is None else value.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
+        pl.Series("value_text", [text_or_none(v) for v in values], pl.String),
+    ).select(list(REJECTED_SCHEMA))

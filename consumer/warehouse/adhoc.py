@@ -165,8 +165,9 @@ def _serialised(text: str) -> Any:
         return None
     finally:
         con.close()
-    tree = json.loads(raw[0]) if raw else {"error": True}
-    if tree.get("error") or len(tree.get("statements", [])) != 1:
+    tree: dict[str, Any] = json.loads(raw[0]) if raw else {"error": True}
+    statements = tree.get("statements")
+    if tree.get("error") or not isinstance(statements, list) or len(statements) != 1:
         return None
     return tree
 

@@ -14,6 +14,8 @@ import polars as pl
 
 from consumer.core.plan import Batch, BatchResult, plan_batch
 from consumer.core.positions import LedgerRow
+from consumer.core.refbatch import reference_batch
+from consumer.core.refdata import PRODUCTS, USERS
 from consumer.errors import (
     DatabaseError,
     DatabaseLockedError,
@@ -26,6 +28,7 @@ from consumer.settings import WarehouseSettings
 from consumer.warehouse import statements
 from consumer.warehouse.protocol import BeforeCommit
 from consumer.warehouse.sqlfiles import sql_dir
+from consumer.warehouse.versions import write_reference
 
 
 def translate(exc: duckdb.Error, path: Path) -> PipelineError:
@@ -204,37 +207,11 @@ class DuckDBWarehouse:
         self._faults.hit("fail_db_commit", number)
 
     def upsert_reference(self, users: pl.DataFrame | None, products: pl.DataFrame | None) -> None:
-        """Insert or complete dimension rows; placeholders become real (is_inferred = false)."""
-        now = _now()
+        """The reference CSVs' rows as versions, in a transaction of their own."""
+        given = ((USERS, "users.csv", users), (PRODUCTS, "products.csv", products))
+        files = [(kind, name, frame) for kind, name, frame in given if frame is not None]
         with self._transaction() as con:
-            if users is not None:
-                con.register("ref_users", users)
-                con.execute(
-                    """
-                    INSERT INTO dim_user
-                    SELECT user_id, name, email, country, signup_date, false, $now FROM ref_users
-                    ON CONFLICT (user_id) DO UPDATE SET
-                        name = excluded.name, email = excluded.email, country = excluded.country,
-                        signup_date = excluded.signup_date, is_inferred = false,
-                        updated_at = excluded.updated_at
-                    """,
-                    {"now": now},
-                )
-                con.unregister("ref_users")
-            if products is not None:
-                con.register("ref_products", products)
-                con.execute(
-                    """
-                    INSERT INTO dim_product
-                    SELECT sku, name, category, list_price, false, $now FROM ref_products
-                    ON CONFLICT (sku) DO UPDATE SET
-                        name = excluded.name, category = excluded.category,
-                        list_price = excluded.list_price, is_inferred = false,
-                        updated_at = excluded.updated_at
-                    """,
-                    {"now": now},
-                )
-                con.unregister("ref_products")
+            write_reference(con, reference_batch([], files), 0, _now(), lambda _name: None)
 
     def write_batch(self, batch: Batch, before_commit: BeforeCommit, number: int) -> BatchResult:
         """Write one batch in ONE transaction; ``number`` counts batches in this process (for
@@ -253,23 +230,31 @@ class DuckDBWarehouse:
             )
             plan = plan_batch(batch, known)
             statements.insert_loaded(con, plan, step)
-            statements.insert_accounting(con, plan, step)
+            written = write_reference(con, batch.reference, batch.batch_id, _now(), step)
+            rejects = plan.rejects
+            if batch.reference is not None:
+                rejects = pl.concat([plan.rejects, batch.reference.rejects])
+            statements.insert_accounting(con, plan, rejects, step)
             statements.upsert_ledger(con, plan, step)
-            before_commit(plan.rejects)
-        return plan.result()
+            before_commit(rejects)
+        return plan.result(rejects, written.versions, written.redeliveries)
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> None:
     """Apply the schema and any later scripts, idempotently, in one transaction."""
     con.execute("BEGIN TRANSACTION")
-    con.execute((sql_dir() / "001_star_schema.sql").read_text())
+    # Each script runs once (a later one may replace a table of an earlier one by a view).
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version "
+        "(version INTEGER PRIMARY KEY, applied_at TIMESTAMP NOT NULL)"
+    )
     applied = {row[0] for row in con.execute("SELECT version FROM schema_version").fetchall()}
     for script in sorted(sql_dir().glob("[0-9][0-9][0-9]_*.sql")):
         version = int(script.name[:3])
         if version not in applied:
-            if version != 1:
-                con.execute(script.read_text())
+            con.execute(script.read_text())
             con.execute("INSERT INTO schema_version VALUES (?, ?)", [version, _now()])
+    con.execute((sql_dir() / "views" / "history.sql").read_text())
     con.execute(
         "INSERT INTO pipeline_meta VALUES ('instance_id', ?) ON CONFLICT DO NOTHING",
         [uuid.uuid4().hex[:12]],

@@ -10,6 +10,7 @@ fresh snapshot (``CommitConflictError`` is transient).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import secrets
@@ -25,6 +26,8 @@ import polars as pl
 
 from consumer.core.plan import Batch, BatchResult, plan_batch
 from consumer.core.positions import LedgerRow
+from consumer.core.refbatch import reference_batch
+from consumer.core.refdata import PRODUCTS, USERS
 from consumer.errors import PipelineError
 from consumer.faults import NO_FAULTS, Faults
 from consumer.warehouse import ledgers, statements
@@ -32,6 +35,7 @@ from consumer.warehouse.extensions import CatalogUnavailableError, CommitConflic
 from consumer.warehouse.lakeconn import ALIAS, connect, transaction
 from consumer.warehouse.protocol import BeforeCommit
 from consumer.warehouse.sqlfiles import sql_dir
+from consumer.warehouse.versions import write_reference
 from orders_common.logs import get_logger
 
 log = get_logger("consumer")
@@ -144,37 +148,12 @@ class LakeWarehouse:
         return BatchResult(loaded=loaded, duplicates=duplicates, fact_rows=facts, rejects=rejects)
 
     def upsert_reference(self, users: pl.DataFrame | None, products: pl.DataFrame | None) -> None:
-        now = _now()
+        """The reference CSVs' rows as versions, in a transaction of their own."""
+        given = ((USERS, "users.csv", users), (PRODUCTS, "products.csv", products))
+        files = [(kind, name, frame) for kind, name, frame in given if frame is not None]
 
         def upsert(con: Connection) -> None:
-            changed = 0
-            for frame, name, key, columns in (
-                (users, "dim_user", "user_id", "user_id, name, email, country, signup_date"),
-                (products, "dim_product", "sku", "sku, name, category, list_price"),
-            ):
-                if frame is None:
-                    continue
-                # Only the rows that differ from the lake's: every member upserts the same
-                # files at start (and after each restart), and rewriting them all made every
-                # start conflict with the other members' batches (measured: 3 members starting
-                # together retried their upserts 3 to 6 times each).
-                con.register("ref_all", frame)
-                fresh = con.sql(
-                    f"SELECT {columns} FROM ref_all EXCEPT "
-                    f"SELECT {columns} FROM {name} WHERE NOT is_inferred"
-                ).pl()
-                con.unregister("ref_all")
-                if fresh.is_empty():
-                    continue
-                changed += fresh.height
-                con.register("ref", fresh)
-                con.execute(f"DELETE FROM {name} WHERE {key} IN (SELECT {key} FROM ref)")
-                con.execute(
-                    f"INSERT INTO {name} SELECT {columns}, false, $now FROM ref", {"now": now}
-                )
-                con.unregister("ref")
-            if changed:
-                con.execute("UPDATE dim_guard SET n = n + 1")
+            write_reference(con, reference_batch([], files), 0, _now(), lambda _name: None)
 
         self._run_in_transaction(upsert, "upsert the reference data")
 
@@ -197,12 +176,19 @@ class LakeWarehouse:
                 ledgers.serialise_with_all(
                     con, batch.topic, self._topic_partitions, set(batch.next_offsets)
                 )
-            if statements.insert_loaded(con, plan, step):
-                con.execute("UPDATE dim_guard SET n = n + 1")
-            statements.insert_accounting(con, plan, step)
+            statements.insert_loaded(con, plan, step)
+            written = write_reference(con, batch.reference, batch.batch_id, _now(), step)
+            rejects = plan.rejects
+            if batch.reference is not None:
+                rejects = pl.concat([plan.rejects, batch.reference.rejects])
+                # Reference data is written by the owner of partition 0 alone: its epoch fences
+                # the reference ledgers as it fences that partition's.
+                ledgers.fence(con, batch.topic, 0, self._epochs)
+                ledgers.advance_reference(con, batch.reference.stands, batch.batch_id)
+            statements.insert_accounting(con, plan, rejects, step)
             ledgers.advance(con, plan, self._epochs)
-            before_commit(plan.rejects)
-            return plan.result()
+            before_commit(rejects)
+            return plan.result(rejects, written.versions, written.redeliveries)
 
         result = self._run_in_transaction(write, f"write batch {batch.batch_id}")
         faults.hit("fail_db_commit", number)
@@ -236,19 +222,13 @@ class LakeWarehouse:
                 self._con.close()
 
     def _create_schema(self) -> None:
-        """The tables, idempotently. Members starting together on an empty lake race to
-        create them: all but one get a commit conflict ("this table has been created by
-        another transaction already", measured with 3 members) and try again."""
-        script = (sql_dir() / "lake" / "001_lake_schema.sql").read_text()
-
-        def create(con: Connection) -> None:
-            con.execute(script)
-            # (a guard made empty by an older script gets its row)
-            con.execute("INSERT INTO dim_guard SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM dim_guard)")
-
+        """The tables, idempotently, then the later scripts once each, then the views when
+        they changed. Members starting together on an empty lake race to create them: all but
+        one get a commit conflict ("this table has been created by another transaction
+        already", measured with 3 members) and try again, and then find the work done."""
         for attempt in range(1, SCHEMA_ATTEMPTS + 1):
             try:
-                self._run_in_transaction(create, "create the lake's tables")
+                self._run_in_transaction(migrate, "create the lake's tables")
                 return
             except CommitConflictError:
                 if attempt == SCHEMA_ATTEMPTS:
@@ -280,6 +260,28 @@ class LakeWarehouse:
         finally:
             if cursor:
                 con.close()
+
+
+def migrate(con: Connection) -> None:
+    """The lake's scripts (sql/lake/) that have not run yet, in order, and the views (replaced
+    only when their text changed: a DDL commit conflicts with the other members')."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, "
+        "applied_at TIMESTAMP NOT NULL)"
+    )
+    applied = {row[0] for row in con.execute("SELECT version FROM schema_version").fetchall()}
+    for script in sorted((sql_dir() / "lake").glob("[0-9][0-9][0-9]_*.sql")):
+        version = int(script.name[:3])
+        if version not in applied:
+            con.execute(script.read_text())
+            con.execute("INSERT INTO schema_version VALUES (?, ?)", [version, _now()])
+    views = (sql_dir() / "views" / "history.sql").read_text()
+    stamp = hashlib.sha256(views.encode()).hexdigest()[:16]
+    con.execute("CREATE TABLE IF NOT EXISTS lake_meta (key VARCHAR NOT NULL, value VARCHAR)")
+    if con.execute("SELECT value FROM lake_meta WHERE key = 'views'").fetchall() != [(stamp,)]:
+        con.execute(views)
+        con.execute("DELETE FROM lake_meta WHERE key = 'views'")
+        con.execute("INSERT INTO lake_meta VALUES ('views', ?)", [stamp])
 
 
 def _now() -> datetime:

@@ -10,6 +10,7 @@ import duckdb
 import polars as pl
 
 from consumer.core.plan import BatchPlan
+from consumer.core.refbatch import TopicStand
 
 Step = Callable[[str], None]
 
@@ -43,31 +44,13 @@ def loaded_before(
     return found
 
 
-def insert_loaded(con: duckdb.DuckDBPyConnection, plan: BatchPlan, step: Step) -> int:
-    """Insert the loaded orders, their lines and placeholders; the number of placeholder
-    dimension rows made."""
+def insert_loaded(con: duckdb.DuckDBPyConnection, plan: BatchPlan, step: Step) -> None:
+    """Insert the loaded orders, their lines (each with its order's currency) and their keys.
+    Users and skus without a version need no placeholder row: the dim_user and dim_product
+    views infer them from the orders (sql/views/history.sql)."""
     batch = plan.batch
-    now = _now()
     con.register("b_loaded", plan.loaded)
     con.register("b_lines", plan.lines)
-    # Anti-joins rather than ON CONFLICT: a scan of a small dimension is cheaper than a
-    # primary-key probe per row, and only the new placeholders touch the index.
-    users = con.execute(
-        "INSERT INTO dim_user (user_id, is_inferred, updated_at) "
-        "SELECT DISTINCT b.user_id, true, $now FROM b_loaded AS b "
-        "ANTI JOIN dim_user AS u ON u.user_id = b.user_id WHERE b.user_id IS NOT NULL",
-        {"now": now},
-    )
-    made = _count(users)
-    step("dim_user")
-    products = con.execute(
-        "INSERT INTO dim_product (sku, is_inferred, updated_at) "
-        "SELECT DISTINCT b.sku, true, $now FROM b_lines AS b "
-        "ANTI JOIN dim_product AS p ON p.sku = b.sku",
-        {"now": now},
-    )
-    made += _count(products)
-    step("dim_product")
     con.execute(
         "INSERT INTO dim_order (order_id, user_id, amount, currency, source, promo, created_at, "
         "line_count, kafka_topic, kafka_partition, kafka_offset, batch_id, kafka_topic_id) "
@@ -77,8 +60,9 @@ def insert_loaded(con: duckdb.DuckDBPyConnection, plan: BatchPlan, step: Step) -
     )
     step("dim_order")
     con.execute(
-        "INSERT INTO fact_sales SELECT order_id, line_number, sku, user_id, quantity, "
-        "unit_price, created_at FROM b_lines"
+        "INSERT INTO fact_sales (order_id, line_number, sku, user_id, quantity, unit_price, "
+        "created_at, currency) SELECT order_id, line_number, sku, user_id, quantity, "
+        "unit_price, created_at, currency FROM b_lines"
     )
     step("fact_sales")
     con.execute(
@@ -89,18 +73,15 @@ def insert_loaded(con: duckdb.DuckDBPyConnection, plan: BatchPlan, step: Step) -
     step("processed_orders")
     con.unregister("b_loaded")
     con.unregister("b_lines")
-    return made
 
 
-def _count(result: duckdb.DuckDBPyConnection) -> int:
-    row = result.fetchone()
-    return int(row[0]) if row else 0
-
-
-def insert_accounting(con: duckdb.DuckDBPyConnection, plan: BatchPlan, step: Step) -> None:
-    """Re-sends, rejects, retention gaps and the batch's row (every kind of warehouse)."""
+def insert_accounting(
+    con: duckdb.DuckDBPyConnection, plan: BatchPlan, rejects: pl.DataFrame, step: Step
+) -> None:
+    """Re-sends, ``rejects`` (the batch's, of every topic it read), retention gaps and the
+    batch's row (every kind of warehouse)."""
     batch = plan.batch
-    result = plan.result()
+    result = plan.result(rejects)
     skipped = pl.DataFrame(
         {
             "partition": list(batch.skipped),
@@ -110,7 +91,7 @@ def insert_accounting(con: duckdb.DuckDBPyConnection, plan: BatchPlan, step: Ste
         schema={"partition": pl.Int32, "from_offset": pl.Int64, "to_offset": pl.Int64},
     )
     con.register("b_duplicates", plan.duplicates)
-    con.register("b_rejects", plan.rejects)
+    con.register("b_rejects", rejects)
     con.register("b_skipped", skipped)
     ids = {"topic": batch.topic, "batch": batch.batch_id, "topic_id": batch.topic_id}
     con.execute(
@@ -120,9 +101,9 @@ def insert_accounting(con: duckdb.DuckDBPyConnection, plan: BatchPlan, step: Ste
     )
     step("dropped_duplicates")
     con.execute(
-        'INSERT INTO rejected_events SELECT $topic, "partition", "offset", reason, detail, '
-        "order_id, key, value, value_text, $batch, $topic_id FROM b_rejects",
-        ids,
+        'INSERT INTO rejected_events SELECT topic, "partition", "offset", reason, detail, '
+        "order_id, key, value, value_text, $batch, topic_id FROM b_rejects",
+        {"batch": batch.batch_id},
     )
     step("rejected_events")
     con.execute(
@@ -149,15 +130,38 @@ def insert_accounting(con: duckdb.DuckDBPyConnection, plan: BatchPlan, step: Ste
 
 
 def upsert_ledger(con: duckdb.DuckDBPyConnection, plan: BatchPlan, step: Step) -> None:
-    """The file's offsets ledger: one row per (topic, partition), in ``kafka_offsets``."""
+    """The file's offsets ledger: one row per (topic, partition), in ``kafka_offsets``, for the
+    orders topic and for every reference topic the batch read."""
     batch = plan.batch
-    ids = {"topic": batch.topic, "batch": batch.batch_id, "topic_id": batch.topic_id}
-    partitions = list(batch.next_offsets)
+    stands = {batch.topic: TopicStand(batch.topic_id, batch.next_offsets, batch.first_offsets)}
+    stands |= batch.reference.stands if batch.reference else {}
+    for topic, stand in stands.items():
+        upsert_ledger_rows(
+            con,
+            topic,
+            topic_id=stand.topic_id,
+            batch_id=batch.batch_id,
+            next_offsets=stand.next_offsets,
+            first_offsets=stand.first_offsets,
+        )
+    step("kafka_offsets")
+
+
+def upsert_ledger_rows(
+    con: duckdb.DuckDBPyConnection,
+    topic: str,
+    *,
+    topic_id: str | None,
+    batch_id: int,
+    next_offsets: dict[int, int],
+    first_offsets: dict[int, int],
+) -> None:
+    partitions = list(next_offsets)
     ledger = pl.DataFrame(
         {
             "partition": partitions,
-            "next_offset": [batch.next_offsets[p] for p in partitions],
-            "first_offset": [batch.first_offsets.get(p) for p in partitions],
+            "next_offset": [next_offsets[p] for p in partitions],
+            "first_offset": [first_offsets.get(p) for p in partitions],
         },
         schema={"partition": pl.Int32, "next_offset": pl.Int64, "first_offset": pl.Int64},
     )
@@ -172,9 +176,8 @@ def upsert_ledger(con: duckdb.DuckDBPyConnection, plan: BatchPlan, step: Step) -
         "THEN excluded.first_offset "
         "ELSE coalesce(kafka_offsets.first_offset, excluded.first_offset) END, "
         "topic_id = coalesce(excluded.topic_id, kafka_offsets.topic_id)",
-        ids,
+        {"topic": topic, "batch": batch_id, "topic_id": topic_id},
     )
-    step("kafka_offsets")
     con.unregister("b_ledger")
 
 
