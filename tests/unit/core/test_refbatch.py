@@ -27,9 +27,16 @@ def batch_rows(kind: str, values: list[bytes], topic: str = "users") -> pl.DataF
 
 
 def nothing_stored(kind: str) -> pl.DataFrame:
-    return pl.DataFrame(schema={"user_id": pl.String, "updated_at": pl.Datetime("us"),
-                                "name": pl.String, "email": pl.String, "country": pl.String,
-                                "signup_date": pl.Date})  # fmt: skip
+    return pl.DataFrame(
+        schema={
+            "user_id": pl.String,
+            "updated_at": pl.Datetime("us"),
+            "name": pl.String,
+            "email": pl.String,
+            "country": pl.String,
+            "signup_date": pl.Date,
+        }
+    )
 
 
 def test_a_version_delivered_twice_in_one_batch_is_stored_once_and_counted() -> None:
@@ -40,10 +47,17 @@ def test_a_version_delivered_twice_in_one_batch_is_stored_once_and_counted() -> 
 
 
 def test_a_delivery_equal_to_the_stored_latest_of_its_instant_is_a_redelivery() -> None:
-    stored = pl.DataFrame({"user_id": ["u1"], "updated_at": [datetime(2025, 8, 1)],
-                           "name": [None], "email": [None], "country": ["DE"],
-                           "signup_date": [None]},
-                          schema=nothing_stored(USERS).schema)  # fmt: skip
+    stored = pl.DataFrame(
+        {
+            "user_id": ["u1"],
+            "updated_at": [datetime(2025, 8, 1)],
+            "name": [None],
+            "email": [None],
+            "country": ["DE"],
+            "signup_date": [None],
+        },
+        schema=nothing_stored(USERS).schema,
+    )
     rows = batch_rows(USERS, [user("u1", "DE", T1), user("u1", "FR", T1), user("u1", "DE", T1)])
     plan = plan_versions(USERS, rows, stored, nothing_stored(USERS), NOW)
     # offset 0 repeats what is stored; 1 corrects it (another content, same instant); 2 goes
@@ -54,16 +68,20 @@ def test_a_delivery_equal_to_the_stored_latest_of_its_instant_is_a_redelivery() 
 
 def test_a_csv_row_without_updated_at_takes_effect_now_unless_it_is_current() -> None:
     frame = pl.DataFrame(
-        {"user_id": ["u1", "u2"], "name": [None, None], "email": [None, None],
-         "country": ["DE", "FR"], "signup_date": [None, None], "updated_at": [None, None]},
+        {
+            "user_id": ["u1", "u2"],
+            "name": [None, None],
+            "email": [None, None],
+            "country": ["DE", "FR"],
+            "signup_date": [None, None],
+            "updated_at": [None, None],
+        },
         schema=nothing_stored(USERS).schema,
-    )  # fmt: skip
+    )
     rows = reference_batch([], [(USERS, "users.csv", frame)]).rows[USERS]
     current = frame.filter(pl.col("user_id") == "u1").drop("updated_at")  # u1 is DE already
     plan = plan_versions(USERS, rows, nothing_stored(USERS), current, NOW)
-    assert plan.stored.select("user_id", "updated_at", "file").rows() == [
-        ("u2", NOW, "users.csv")
-    ]
+    assert plan.stored.select("user_id", "updated_at", "file").rows() == [("u2", NOW, "users.csv")]
     assert plan.duplicates.is_empty()  # CSV rows are not topic records: nothing to account for
 
 
@@ -84,10 +102,9 @@ def test_rates_repeat_by_day_and_currency() -> None:
 def test_rejects_keep_topic_position_key_and_raw_value() -> None:
     records = Records([b"{", user("u1", "DE", T1)], [b"k", None], [3, 3], [7, 8])
     batch = reference_batch([TopicRecords(USERS, "users-cdc", "id-1", records)])
-    assert batch.rejects.select("topic", "topic_id", "partition", "offset", "reason", "key",
-                                "value", "value_text").rows() == [  # fmt: skip
-        ("users-cdc", "id-1", 3, 7, "invalid_reference", b"k", b"{", "{")
-    ]
+    assert batch.rejects.select(
+        "topic", "topic_id", "partition", "offset", "reason", "key", "value", "value_text"
+    ).rows() == [("users-cdc", "id-1", 3, 7, "invalid_reference", b"k", b"{", "{")]
     assert batch.rows[USERS].select("topic", "partition", "offset", "arrival").rows() == [
         ("users-cdc", 3, 8, 1)
     ]

@@ -30,8 +30,16 @@ def doc(**fields: object) -> bytes:
 def test_a_user_version_with_every_field_and_an_offset_in_updated_at() -> None:
     assert one(
         USERS,
-        doc(user_id="u-1", name="Ana", email="ana@x.io", country="FR", signup_date="2024-02-29",
-            updated_at="2025-08-03T10:00:00+02:00", op="u", ts_ms=1),  # fmt: skip
+        doc(
+            user_id="u-1",
+            name="Ana",
+            email="ana@x.io",
+            country="FR",
+            signup_date="2024-02-29",
+            updated_at="2025-08-03T10:00:00+02:00",
+            op="u",
+            ts_ms=1,
+        ),
     ) == {
         "user_id": "u-1",
         "name": "Ana",
@@ -63,8 +71,10 @@ def test_missing_null_and_empty_optional_fields_are_null() -> None:
         (doc(user_id="u-1", updated_at="yesterday"), "updated_at"),
         (doc(user_id="u-1", updated_at="2025-08-03T10:00:00Z", country="fra"), "country"),
         (doc(user_id="u-1", updated_at="2025-08-03T10:00:00Z", country="fr"), "country"),
-        (doc(user_id="u-1", updated_at="2025-08-03T10:00:00Z", signup_date="2025-02-30"),
-         "signup_date"),  # fmt: skip
+        (
+            doc(user_id="u-1", updated_at="2025-08-03T10:00:00Z", signup_date="2025-02-30"),
+            "signup_date",
+        ),
         (doc(user_id="u-1", updated_at="2025-08-03T10:00:00Z", name=5), "name"),
     ],
 )
@@ -74,11 +84,15 @@ def test_invalid_user_records(value: bytes | None, field: str) -> None:
 
 
 def test_a_product_price_is_money_rounded_half_to_even() -> None:
-    row = one(PRODUCTS, b'{"sku": "p-1", "list_price": 19.99005, "updated_at": "2025-08-01T00:00Z"}')
+    row = one(
+        PRODUCTS, b'{"sku": "p-1", "list_price": 19.99005, "updated_at": "2025-08-01T00:00Z"}'
+    )
     assert isinstance(row, dict) and row["list_price"] == Decimal("19.9900")  # 0.00005 -> even
     for bad in (b"-0.01", b"true", b'"19.99"', b"1e14"):
-        detail = one(PRODUCTS, b'{"sku": "p-1", "list_price": ' + bad + b', "updated_at": '
-                     b'"2025-08-01T00:00Z"}')  # fmt: skip
+        detail = one(
+            PRODUCTS,
+            b'{"sku": "p-1", "list_price": ' + bad + b', "updated_at": "2025-08-01T00:00Z"}',
+        )
         assert isinstance(detail, str) and "list_price" in detail, bad
 
 
