@@ -31,7 +31,9 @@ def lake_state(catalog: str) -> dict[str, object]:
     con = lake.connect(catalog, None, read_only=True)
     try:
         state = fingerprint(con)
-        state["snapshots"] = con.execute("SELECT count(*) FROM ducklake_snapshots('lake')").fetchall()
+        state["snapshots"] = con.execute(
+            "SELECT count(*) FROM ducklake_snapshots('lake')"
+        ).fetchall()
         return state
     finally:
         con.close()

@@ -54,14 +54,16 @@ class Feed:
                 (USERS, "users", users),
                 (PRODUCTS, "products", products),
                 (RATES, "fx", rates),
-            )  # fmt: skip
+            )
             if values
         ]
         self.batches += 1
         batch = build_batch(
-            self.batches, "orders", self._records("orders", list(orders)),
+            self.batches,
+            "orders",
+            self._records("orders", list(orders)),
             reference=reference_batch(topics, files),
-        )  # fmt: skip
+        )
         return self.warehouse.write_batch(batch, lambda _rejects: None, self.batches)
 
     def report(self, name: str, **options: Any) -> list[dict[str, Any]]:
@@ -80,8 +82,12 @@ def feed(tmp_path: Path) -> Iterator[Feed]:
 
 
 def order(oid: str, user: str | None, at: str | None, currency: str | None, *lines: Any) -> bytes:
-    doc: dict[str, Any] = {"order_id": oid, "user_id": user, "currency": currency,
-                           "items": [{"sku": s, "quantity": q, "price": p} for s, q, p in lines]}  # fmt: skip
+    doc: dict[str, Any] = {
+        "order_id": oid,
+        "user_id": user,
+        "currency": currency,
+        "items": [{"sku": s, "quantity": q, "price": p} for s, q, p in lines],
+    }
     if at is not None:
         doc["created_at"] = at
     return json.dumps(doc).encode()
@@ -152,8 +158,10 @@ def test_identical_consecutive_versions_collapse_until_a_late_one_separates_them
     assert feed.rows("SELECT count(*) FROM user_versions") == [(2,)]  # both kept: see below
     feed.write(users=[user("u1", "FR", "2025-08-03T00:00:00Z")])
     assert feed.rows("SELECT country FROM dim_user_history ORDER BY valid_from") == [
-        ("DE",), ("FR",), ("DE",)
-    ]  # fmt: skip
+        ("DE",),
+        ("FR",),
+        ("DE",),
+    ]
     assert countries(feed) == {"FR": Decimal("1.00"), "DE": Decimal("2.00")}
 
 
@@ -170,12 +178,24 @@ def test_a_csv_without_updated_at_adds_a_version_only_when_its_content_changes(
     feed: Feed,
 ) -> None:
     def users_csv(country: str) -> list[tuple[str, str, pl.DataFrame]]:
-        frame = pl.DataFrame({"user_id": ["u1"], "name": ["N"], "email": [None],
-                              "country": [country], "signup_date": [None],
-                              "updated_at": [None]},
-                             schema={"user_id": pl.String, "name": pl.String, "email": pl.String,
-                                     "country": pl.String, "signup_date": pl.Date,
-                                     "updated_at": pl.Datetime("us")})  # fmt: skip
+        frame = pl.DataFrame(
+            {
+                "user_id": ["u1"],
+                "name": ["N"],
+                "email": [None],
+                "country": [country],
+                "signup_date": [None],
+                "updated_at": [None],
+            },
+            schema={
+                "user_id": pl.String,
+                "name": pl.String,
+                "email": pl.String,
+                "country": pl.String,
+                "signup_date": pl.Date,
+                "updated_at": pl.Datetime("us"),
+            },
+        )
         return [(USERS, "users.csv", frame)]
 
     feed.write(files=users_csv("DE"))
@@ -183,8 +203,9 @@ def test_a_csv_without_updated_at_adds_a_version_only_when_its_content_changes(
     assert feed.rows("SELECT country, file FROM user_versions") == [("DE", "users.csv")]
     feed.write(files=users_csv("FR"))
     assert feed.rows("SELECT country FROM dim_user_history ORDER BY valid_from") == [
-        ("DE",), ("FR",)
-    ]  # fmt: skip
+        ("DE",),
+        ("FR",),
+    ]
 
 
 def test_money_in_one_currency_with_weekend_gaps_and_a_currency_without_rates(
@@ -244,9 +265,12 @@ def test_sales_over_time_lists_every_period_with_empty_ones_as_zeros(feed: Feed)
     ]
     days = feed.report("sales-over-time")
     assert len(days) == 11 and days[1] == {
-        "period": "2025-08-02", "orders": 0, "units": 0, "total_sales": Decimal("0.00"),
+        "period": "2025-08-02",
+        "orders": 0,
+        "units": 0,
+        "total_sales": Decimal("0.00"),
         "currency": "USD",
-    }  # fmt: skip
+    }
     hours = feed.report("sales-over-time", grain="hour")
     assert hours[0]["period"] == "2025-08-01T09:00:00Z" and hours[-1]["period"] == (
         "2025-08-11T13:00:00Z"
