@@ -32,7 +32,7 @@ from consumer.errors import PipelineError
 from consumer.faults import NO_FAULTS, Faults
 from consumer.warehouse import ledgers, statements
 from consumer.warehouse.extensions import CatalogUnavailableError, CommitConflictError, lake_error
-from consumer.warehouse.lakeconn import ALIAS, connect, transaction
+from consumer.warehouse.lakeconn import ALIAS, StaleTransactionError, connect, transaction
 from consumer.warehouse.protocol import BeforeCommit
 from consumer.warehouse.sqlfiles import sql_dir
 from consumer.warehouse.versions import write_reference
@@ -246,6 +246,8 @@ class LakeWarehouse:
         try:
             with transaction(con):
                 return action(con)
+        except StaleTransactionError as exc:
+            raise CommitConflictError(f"cannot {context}: {exc}") from exc
         except duckdb.ConnectionException as exc:
             # A cursor dies with the connection it came from, which the writer thread may
             # just have replaced (reconnect): try again on the new one.
