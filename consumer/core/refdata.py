@@ -169,8 +169,8 @@ def _updated_at(doc: dict[str, Any]) -> Any:
 
 
 def _user(doc: dict[str, Any]) -> dict[str, Any]:
-    country = _text(doc, "country")
-    if country is not None and not _COUNTRY.fullmatch(country):
+    country = doc.get("country")  # (unlike a name, an empty country is not a country)
+    if country is not None and (type(country) is not str or not _COUNTRY.fullmatch(country)):
         raise BadReferenceError(f"country {_short(country)} is not an ISO 3166-1 alpha-2 code")
     signup = doc.get("signup_date")
     return {
@@ -178,7 +178,7 @@ def _user(doc: dict[str, Any]) -> dict[str, Any]:
         "name": _text(doc, "name"),
         "email": _text(doc, "email"),
         "country": country,
-        "signup_date": None if signup in (None, "") else parse_date(signup, "signup_date"),
+        "signup_date": None if signup is None else parse_date(signup, "signup_date"),
         "updated_at": _updated_at(doc),
     }
 

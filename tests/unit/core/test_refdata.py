@@ -54,6 +54,10 @@ def test_missing_null_and_empty_optional_fields_are_null() -> None:
     row = one(USERS, doc(user_id="u-1", name="", country=None, updated_at="2025-08-03T10:00:00"))
     assert isinstance(row, dict)
     assert (row["name"], row["email"], row["country"], row["signup_date"]) == (None,) * 4
+    # An empty country or sign-up date is not a country or a date (a name may be empty).
+    for field in ("country", "signup_date"):
+        detail = one(USERS, doc(user_id="u-1", updated_at="2025-08-03T10:00:00", **{field: ""}))
+        assert isinstance(detail, str) and field in detail
 
 
 @pytest.mark.parametrize(
