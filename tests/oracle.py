@@ -156,7 +156,7 @@ from tests.oracle_history import (
     read_users_csv,
     user_history,
 )
-from tests.oracle_reports import GRAINS, REPORT_KEYS, report
+from tests.oracle_reports import GRAINS, REPORT_KEYS, report, report_variants
 
 __all__ = [
     "CONFLICTING_DUPLICATE",
@@ -198,6 +198,7 @@ __all__ = [
     "parse_reference",
     "read_topic",
     "report",
+    "report_variants",
 ]
 
 # --------------------------------------------------------------------------------------------
@@ -399,8 +400,8 @@ def _item(value: Any) -> tuple[str, int, Decimal]:
     if quantity is None:
         raise _RejectError(INVALID_ITEM)
     raw_price = value.get("price")
-    price = stored_money(raw_price)
-    if price is None or raw_price < 0:  # >= 0 as written: -0.00001 is negative
+    price, number = stored_money(raw_price), json_number(raw_price)
+    if price is None or number is None or number < 0:  # >= 0 as written: -0.00001 is negative
         raise _RejectError(INVALID_ITEM)
     return sku, quantity, price
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import bisect
 import re
 from collections import defaultdict
-from datetime import date, datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, localcontext
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Final, Literal
@@ -125,8 +126,15 @@ def _period_text(start: datetime, grain: str) -> str:
     return start.strftime("%Y-%m-%dT%H:00:00Z") if grain == "hour" else start.date().isoformat()
 
 
+Convert = Callable[["LineRow", "OrderRow"], Fraction | None]
+
+
 def _over_time(
-    orders: list[OrderRow], lines: dict[str, list[LineRow]], convert: Any, grain: str, target: str
+    orders: list[OrderRow],
+    lines: dict[str, list[LineRow]],
+    convert: Convert,
+    grain: str,
+    target: str,
 ) -> list[dict[str, Any]]:
     stamped = [order for order in orders if order.created_at is not None]
     if not stamped:
@@ -157,6 +165,13 @@ def _over_time(
     return rows
 
 
+def _naive_utc(moment: datetime | None) -> datetime | None:
+    """Orders' timestamps are naive UTC; an aware bound is converted to match."""
+    if moment is None or moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
 def report(
     expected: Expected,
     name: str,
@@ -171,8 +186,8 @@ def report(
     """The rows ``consumer query NAME --format json`` must print, as dicts with exactly the
     contract's keys in its order. ``total_sales`` is a Decimal rounded to 2 places, ``total``
     an exact Decimal. ``limit="default"`` means 5, or every row for sales-by-channel,
-    sales-over-time and unconverted-sales; ``None`` means every row. ``since``/``until`` are
-    naive UTC: an order counts when ``since <= created_at < until`` (none without
+    sales-over-time and unconverted-sales; ``None`` means every row. ``since``/``until``
+    (naive means UTC): an order counts when ``since <= created_at < until`` (none without
     ``created_at`` once either is given). ``as_is`` changes top-countries only."""
     if name not in REPORT_KEYS:
         raise ValueError(f"unknown report {name!r}")
@@ -184,6 +199,7 @@ def report(
         limit = None if name in EVERY_ROW else DEFAULT_LIMIT
     if limit is not None and limit < 0:
         raise ValueError("limit must be >= 0")
+    since, until = _naive_utc(since), _naive_utc(until)
 
     def kept(order: OrderRow) -> bool:
         if since is None and until is None:
@@ -249,3 +265,19 @@ def report(
             for key in _ranked(rounded)
         ]
     return rows if limit is None else rows[:limit]
+
+
+def report_variants(currencies: tuple[str, ...] = (USD, "EUR")) -> list[tuple[str, dict[str, Any]]]:
+    """Every report of §5 with every option that changes it, as (name, keyword arguments of
+    :func:`report`): each report in each reporting currency, top-countries as was and as is,
+    sales-over-time at every grain (the acceptance answer of issue 25, USD and EUR)."""
+    variants: list[tuple[str, dict[str, Any]]] = []
+    for name in REPORT_KEYS:
+        for currency in currencies if name != "top-products" else (USD,):
+            if name == "top-countries":
+                variants += [(name, {"currency": currency, "as_is": a}) for a in (False, True)]
+            elif name == "sales-over-time":
+                variants += [(name, {"currency": currency, "grain": g}) for g in GRAINS]
+            else:
+                variants.append((name, {"currency": currency}))
+    return variants

@@ -9,6 +9,8 @@ what a producer would send); every expected value is spelled out literally.
 
 from __future__ import annotations
 
+import ast
+import sys
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -1054,3 +1056,29 @@ def test_unknown_report_name_is_refused(shop: Expected) -> None:
     """A report name outside the contract raises ValueError."""
     with pytest.raises(ValueError, match="unknown report"):
         report(shop, "top-everything")
+
+
+def test_the_oracle_imports_only_the_stdlib_and_its_own_parts() -> None:
+    """The oracle stays independent of the code it checks: its modules import the standard
+    library, each other and (for read_topic) confluent_kafka, nothing from consumer/ or
+    producer_sim/."""
+    allowed = {*sys.stdlib_module_names, "confluent_kafka", "tests"}
+    parts = sorted(Path(__file__).resolve().parents[1].glob("oracle*.py"))
+    assert [p.name for p in parts] == [
+        "oracle.py",
+        "oracle_base.py",
+        "oracle_history.py",
+        "oracle_reports.py",
+    ]
+    for part in parts:
+        for node in ast.walk(ast.parse(part.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                assert top in allowed, f"{part.name} imports {name}"
+                assert top != "tests" or name.startswith("tests.oracle"), f"{part.name}: {name}"

@@ -433,18 +433,20 @@ def test_valid_edge_records_are_stored_with_their_values() -> None:
     assert expected.reference_outcomes[(FX, 0, 3)] == REDELIVERY
 
 
-def test_a_later_user_version_timestamp_is_compared_in_utc() -> None:
-    """ "2025-08-10T01:00:00+02:00" is 08-09T23:00 UTC: an order at 08-09T23:30Z already has
-    the new version (DE), one at 08-09T22:30Z still the old one (FR)."""
+def test_a_version_takes_effect_at_its_utc_instant() -> None:
+    """2025-08-10T01:00:00+02:00 is 08-09T23:00 UTC: an order at 08-09T23:30Z already has the
+    new version (DE), and so has one placed at 23:00:00Z exactly (valid_from <= t); one at
+    08-09T22:30Z still has the old one (FR). DE = 2 + 4, FR = 1."""
     expected = world(
         [
             order("o-1", created_at="2025-08-09T22:30:00Z", items=[("p-1", "1", "1")]),
             order("o-2", created_at="2025-08-09T23:30:00Z", items=[("p-1", "1", "2")]),
+            order("o-3", created_at="2025-08-09T23:00:00Z", items=[("p-1", "1", "4")]),
         ],
         users=[user(country="FR"), user(country="DE", updated_at="2025-08-10T01:00:00+02:00")],
     )
     assert ("u-1", at("2025-08-09T23:00")) in expected.user_history
-    assert countries(expected) == [("DE", Decimal("2.00")), ("FR", Decimal("1.00"))]
+    assert countries(expected) == [("DE", Decimal("6.00")), ("FR", Decimal("1.00"))]
 
 
 # --------------------------------------------------------------------------------------------

@@ -4,12 +4,13 @@ docstring or a comment)."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from tests.oracle import Expected, report
+from tests.oracle import Expected, report, report_variants
 from tests.unit.oracle_inputs import at, order, rate, user, world
 
 D = Decimal
@@ -144,19 +145,23 @@ def test_top_products_counts_every_line_with_the_current_name(six_currencies: Ex
 
 def test_windows_keep_since_inclusive_until_exclusive(six_currencies: Expected) -> None:
     """[08-02T12:00, 08-04T09:00): only o-2 (at since exactly); o-4 and o-5 (at until exactly)
-    and every order without created_at are out. [08-03, -): o-4, o-5, o-7; the periods start
-    at the earliest order inside (08-04), not at since."""
-    window = {"since": at("2025-08-02T12:00"), "until": at("2025-08-04T09:00")}
+    and every order without created_at are out; an aware bound is taken in UTC.
+    [08-03, -): o-4, o-5, o-7; the periods start at the earliest order inside (08-04), not at
+    since."""
+    window: dict[str, Any] = {"since": at("2025-08-02T12:00"), "until": at("2025-08-04T09:00")}
     assert money(report(six_currencies, "top-users", **window), "user_id") == [
         ("u-1", D("110.00"), "USD")
     ]
     assert over_time(six_currencies, **window) == [("2025-08-02", 1, 1, D("110.00"), "USD")]
+    plus_two = timezone(timedelta(hours=2))  # 14:00+02:00 is since, 12:00 UTC
+    aware = {"since": datetime(2025, 8, 2, 14, tzinfo=plus_two), "until": window["until"]}
+    assert over_time(six_currencies, **aware) == [("2025-08-02", 1, 1, D("110.00"), "USD")]
     assert unconverted(six_currencies) != []
     assert report(six_currencies, "unconverted-sales", **window) == []
     assert report(six_currencies, "top-products", **window) == [
         {"sku": "p-1", "name": None, "units_sold": 1}
     ]
-    later = {"since": at("2025-08-03")}
+    later: dict[str, Any] = {"since": at("2025-08-03")}
     assert money(report(six_currencies, "top-users", **later), "user_id") == [
         ("u-2", D("8.33"), "USD")
     ]
@@ -465,3 +470,15 @@ def test_bad_options_are_refused(six_currencies: Expected, options: dict[str, st
     """A reporting currency that is not three capital letters, or an unknown grain, raises."""
     with pytest.raises(ValueError, match=r"currency|grain"):
         report(six_currencies, "sales-over-time", **options)  # type: ignore[arg-type]
+
+
+def test_report_variants_cover_every_report_currency_view_and_grain() -> None:
+    """USD and EUR: top-users, sales-by-channel and unconverted-sales once each per currency
+    (6), top-countries as was and as is (4), sales-over-time at 4 grains (8), top-products,
+    which has no money, once: 19 variants."""
+    variants = report_variants()
+    assert len(variants) == 19
+    assert ("top-countries", {"currency": "EUR", "as_is": True}) in variants
+    assert ("sales-over-time", {"currency": "USD", "grain": "hour"}) in variants
+    assert ("top-products", {"currency": "USD"}) in variants
+    assert ("unconverted-sales", {"currency": "EUR"}) in variants
