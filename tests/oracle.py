@@ -65,8 +65,9 @@ History (§2 "Rules of history", §3; decisions "History rules"):
 - A version is (key, ``updated_at``, content), content being every column but the key and
   ``updated_at``, compared as stored values (NULL equals NULL). The same key and
   ``updated_at`` again: equal content is an identical re-delivery (stored once, counted as
-  REDELIVERY, whether from a re-read topic, a CSV and a topic, or N members); other content is
-  a correction that replaces it (the later arrival wins).
+  REDELIVERY and, for a topic record, in ``duplicates`` as dropped_duplicates holds it,
+  whether from a re-read topic, a CSV and a topic, or N members); other content is a
+  correction that replaces it (the later arrival wins).
 - A CSV row without ``updated_at`` takes effect at the load time; it adds nothing
   (REDELIVERY) when its content equals the key's current version.
 - The history shown: versions ordered by ``updated_at`` (not by arrival), each one equal to
@@ -83,9 +84,10 @@ History (§2 "Rules of history", §3; decisions "History rules"):
 
 Rates and dates (§2, §3; decisions "Exchange rates", "dim_date"):
 
-- ``fx_rates`` holds one rate per (date, currency), the later arrival winning; a USD row
-  (rate 1) changes nothing and is not held. rate(K, d) is 1 for USD, else K's rate with the
-  latest date <= d, none before K's first rate (no back-fill): a weekend keeps Friday's rate.
+- ``fx_rates`` holds one rate per (date, currency), the later arrival winning (the same rate
+  again is a re-delivery); a USD row (rate 1) is held like any other and changes nothing.
+  rate(K, d) is 1 for USD, else K's rate with the latest date <= d, none before K's first
+  rate (no back-fill): a weekend keeps Friday's rate.
 - ``dim_date``: every day from the UTC date of the earliest loaded order's ``created_at`` to
   that of the latest: ``date_key`` YYYYMMDD, ``quarter``, ISO ``iso_week`` and
   ``day_of_week`` (1 = Monday), ``is_weekend`` for Saturday and Sunday.
@@ -314,7 +316,10 @@ class Expected:
 
     orders: dict[str, OrderRow] = field(default_factory=dict)
     lines: dict[tuple[str, int], LineRow] = field(default_factory=dict)
+    #: ``rejected_events``: records of every topic (orders and change topics) by position.
     rejected: dict[Position, str] = field(default_factory=dict)
+    #: ``dropped_duplicates``: the orders' identical re-sends and the change topics' identical
+    #: re-deliveries, by position.
     duplicates: set[Position] = field(default_factory=set)
     loaded: dict[Position, str] = field(default_factory=dict)
     users: dict[str, UserRow] = field(default_factory=dict)
@@ -337,8 +342,8 @@ class Expected:
     #: ``dim_date`` keyed by date_key.
     dates: dict[int, DateRow] = field(default_factory=dict)
     #: Every change-topic record: STORED (a version or rate held), REDELIVERY (adds nothing:
-    #: dropped, counted) or INVALID_REFERENCE (also in ``rejected``, as rejected_events holds
-    #: it); ``reference_details`` says why, in the oracle's words, for the invalid ones.
+    #: dropped, and counted in ``duplicates``) or INVALID_REFERENCE (also in ``rejected``);
+    #: ``reference_details`` says why, in the oracle's words, for the invalid ones.
     reference_outcomes: dict[Position, str] = field(default_factory=dict)
     reference_details: dict[Position, str] = field(default_factory=dict)
     #: Every CSV row, by (file, line): STORED or REDELIVERY.
@@ -353,9 +358,10 @@ class Expected:
         """Counts per outcome of the orders topic's records, as in
         ``pipeline_records_total{outcome=...}`` (change-topic records not included)."""
         rejected = [p for p in self.rejected if p not in self.reference_outcomes]
+        duplicates = [p for p in self.duplicates if p not in self.reference_outcomes]
         return {
             "loaded": len(self.loaded),
-            "duplicate": len(self.duplicates),
+            "duplicate": len(duplicates),
             "rejected": len(rejected),
         }
 
@@ -563,11 +569,14 @@ def _load_reference(
             if isinstance(parsed, InvalidReference):
                 expected.rejected[position] = INVALID_REFERENCE
                 expected.reference_details[position] = parsed.detail
-                expected.reference_outcomes[position] = INVALID_REFERENCE
+                outcome = INVALID_REFERENCE
             elif isinstance(parsed, Rate):
-                expected.reference_outcomes[position] = book.add_rate(parsed, stream)
+                outcome = book.add_rate(parsed, stream)
             else:  # updated_at is required on a topic: loaded_at is not used
-                expected.reference_outcomes[position] = book.add_version(parsed, loaded_at, stream)
+                outcome = book.add_version(parsed, loaded_at, stream)
+            expected.reference_outcomes[position] = outcome
+            if outcome == REDELIVERY:
+                expected.duplicates.add(position)
     return book, positions
 
 

@@ -347,7 +347,7 @@ class ReferenceBook:
     - a CSV row without ``updated_at`` takes effect at its load time, and adds nothing when its
       content equals the key's current version;
     - ``fx_rates`` holds one rate per (date, currency), the later arrival winning; a USD row
-      (rate 1, checked on parsing) changes nothing and is not held.
+      (rate 1, checked on parsing) is held like any other: rate(USD) is 1 whatever it holds.
 
     ``ambiguous`` names the (kind, key) whose result depends on how the warehouse interleaves
     streams: differing content for one (key, ``updated_at``) or (date, currency) from two
@@ -380,8 +380,6 @@ class ReferenceBook:
         return STORED
 
     def add_rate(self, rate: Rate, stream: Stream) -> str:
-        if rate.currency == USD:
-            return REDELIVERY  # USD is always 1: the row restates what is known
         slot = (rate.day, rate.currency)
         self._note("fx", f"{rate.currency}:{rate.day.isoformat()}", slot, rate.rate, stream)
         if self.rates.get(slot) == rate.rate:

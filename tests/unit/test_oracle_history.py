@@ -181,6 +181,7 @@ def test_the_same_version_from_a_csv_and_a_topic_is_stored_once(tmp_path: Path) 
         (USERS, 0, 2): STORED,
         (USERS, 1, 0): REDELIVERY,
     }
+    assert expected.duplicates == {(USERS, 0, 0), (USERS, 1, 0)}
     assert expected.user_history == {
         ("u-1", NEVER): UserVersion("u-1", "Ann", None, "FR", date(2024, 1, 31), NEVER, None, True),
         ("u-2", NEVER): UserVersion("u-2", "Rob", None, "DE", None, NEVER, None, True),
@@ -392,8 +393,7 @@ def test_valid_edge_records_are_stored_with_their_values() -> None:
     """Unknown fields and the record key are ignored; "" name is NULL, a missing field is NULL;
     an updated_at without zone is UTC; list_price -0.0 is 0 and 12.34565 rounds half-to-even to
     12.3456; a rate of 1.23456789015 rounds to 1.2345678902, 0.00000000015 to 0.0000000002,
-    99999999.99999999994 to 99999999.9999999999; a USD rate of 1.0 is valid but held nowhere
-    (USD is always 1)."""
+    99999999.99999999994 to 99999999.9999999999; a USD rate of 1.0 is valid."""
     users = [
         '{"user_id": "u-1", "name": "", "country": null, "signup_date": null,'
         ' "updated_at": "2025-08-01 10:00", "op": "u", "ts_ms": 1754042400000}',
@@ -429,8 +429,8 @@ def test_valid_edge_records_are_stored_with_their_values() -> None:
         (date(2025, 8, 1), "EUR"): Decimal("1.2345678902"),
         (date(2025, 8, 1), "JPY"): Decimal("0.0000000002"),
         (date(2025, 8, 1), "XAU"): Decimal("99999999.9999999999"),
+        (date(2025, 8, 1), "USD"): Decimal("1"),
     }
-    assert expected.reference_outcomes[(FX, 0, 3)] == REDELIVERY
 
 
 def test_a_version_takes_effect_at_its_utc_instant() -> None:
@@ -506,8 +506,8 @@ def test_fx_rates_hold_one_rate_a_day_and_currency_the_later_arrival_winning(
     tmp_path: Path,
 ) -> None:
     """fx_rates.csv gives 07-31 (EUR 1.09, GBP 1.24). The topic: EUR 08-01 1.10 (held), 1.1000
-    (the same value: a re-delivery), 1.12 (a correction: wins), GBP 08-01 1.25, USD 08-01 1
-    (changes nothing, not held)."""
+    (the same value: a re-delivery, dropped and counted), 1.12 (a correction: wins), GBP 08-01
+    1.25, USD 08-01 1 (valid, held like any rate), USD 08-01 1.0 (a re-delivery)."""
     fx = write(
         tmp_path / "fx_rates.csv",
         "date,currency,rate\n2025-07-31,EUR,1.09\n2025-07-31,GBP,1.24\n",
@@ -519,6 +519,7 @@ def test_fx_rates_hold_one_rate_a_day_and_currency_the_later_arrival_winning(
         rate("2025-08-01", "EUR", "1.12"),
         rate("2025-08-01", "GBP", "1.25"),
         rate("2025-08-01", "USD", "1"),
+        rate("2025-08-01", "USD", "1.0"),
     )
     expected = compute_expected([], fx_csv=fx, fx_records=stream)
     assert expected.fx_rates == {
@@ -526,14 +527,18 @@ def test_fx_rates_hold_one_rate_a_day_and_currency_the_later_arrival_winning(
         (date(2025, 7, 31), "GBP"): Decimal("1.24"),
         (date(2025, 8, 1), "EUR"): Decimal("1.12"),
         (date(2025, 8, 1), "GBP"): Decimal("1.25"),
+        (date(2025, 8, 1), "USD"): Decimal("1"),
     }
-    assert [expected.reference_outcomes[(FX, 0, n)] for n in range(5)] == [
+    assert [expected.reference_outcomes[(FX, 0, n)] for n in range(6)] == [
         STORED,
         REDELIVERY,
+        STORED,
         STORED,
         STORED,
         REDELIVERY,
     ]
+    assert expected.duplicates == {(FX, 0, 1), (FX, 0, 5)}
+    assert expected.outcome_counts == {"loaded": 0, "duplicate": 0, "rejected": 0}
     assert expected.csv_outcomes == {(str(fx), 2): STORED, (str(fx), 3): STORED}
 
 
