@@ -46,13 +46,13 @@ Reference data (§2, decisions "Reference records"); :mod:`tests.oracle_history`
 - A change-topic record is ``invalid_reference`` (in ``rejected``, with its position) unless
   its value is a UTF-8 JSON object (a tombstone is invalid: deletes are not supported) whose
   key field (``user_id``/``sku``) is a non-blank string; ``name``/``email``/``category`` are
-  strings or null (``""`` is NULL); ``country`` null or ``[A-Z]{2}``; ``signup_date`` null or
-  a real ``YYYY-MM-DD``; ``list_price`` null or a JSON number >= 0 as written, stored
-  half-to-even to 4 places below 10**14; ``updated_at`` (required) a timestamp of the
-  ``created_at`` grammar, to UTC. An fx record needs a real ``date``, a ``[A-Z]{3}``
-  ``currency`` and a JSON number ``rate`` > 0, rounded half-to-even to 10 places, neither 0
-  after rounding nor >= 10**8; a USD rate must be 1. Missing optional fields are NULL;
-  unknown fields are ignored; the record key is not trusted.
+  strings or null (``""`` is NULL); ``country`` null or ``[A-Z]{2}`` and ``signup_date`` null
+  or a real ``YYYY-MM-DD`` (``""`` is neither); ``list_price`` null or a JSON number >= 0 as
+  written, stored half-to-even to 4 places below 10**14; ``updated_at`` (required) a
+  timestamp of the ``created_at`` grammar, to UTC. An fx record needs a real ``date``, a
+  ``[A-Z]{3}`` ``currency`` and a JSON number ``rate`` > 0, rounded half-to-even to 10
+  places, neither 0 after rounding nor >= 10**8; a USD rate must be 1. Missing optional
+  fields are NULL; unknown fields are ignored; the record key is not trusted.
 - CSVs: ``users.csv``/``products.csv`` with an optional ``updated_at`` column, an empty field
   NULL, ``country`` ``[A-Z]{2}``, ``list_price`` plain decimal text >= 0 that DECIMAL(18,4)
   holds exactly; ``fx_rates.csv`` ``date,currency,rate`` with the fx values' rules, the rate as
