@@ -19,7 +19,7 @@ from consumer.runtime.channel import Channel, socket_path
 from consumer.runtime.loop import Pipeline
 from consumer.runtime.maintainer import start_for_member
 from consumer.runtime.metrics import Metrics
-from consumer.runtime.parsing import Parser, make_parser
+from consumer.runtime.parsing import Parser, ProcessParser, make_parser
 from consumer.runtime.reference import ReferenceFiles
 from consumer.runtime.retrying import Retrier
 from consumer.runtime.stats import RunStats
@@ -158,6 +158,8 @@ def run(settings: Settings, faults: Faults | None = None) -> None:
         )
         parser = make_parser(settings.batch.parse_workers)
         stack.callback(parser.close)  # also closed by the pipeline; here if it never ran
+        if isinstance(parser, ProcessParser):
+            metrics.parse_workers.watch(parser.worker_pids)
         pipeline = assemble(
             settings,
             source=KafkaSource(kafka, instance_id),

@@ -23,10 +23,11 @@ import pytest
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests import promtool
 from tests.corpus import edge_records
 from tests.harness import ROOT, consumer_command, consumer_env, publish
 from tests.oracle import compute_expected, read_topic
-from tools.localkafka import free_port
+from tools.localkafka import descendant_pids, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -67,15 +68,19 @@ class RunningConsumer:
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             return None
 
-    def scrape(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-        """Every sample of /metrics, keyed by (name, labels)."""
+    def metrics_text(self) -> str:
+        """The body of /metrics."""
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
             assert r.status == 200
             assert r.headers["Content-Type"].startswith("text/plain")
-            text = r.read().decode()
+            text: str = r.read().decode()
+            return text
+
+    def scrape(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+        """Every sample of /metrics, keyed by (name, labels)."""
         return {
             (sample.name, frozenset(sample.labels.items())): sample.value
-            for family in text_string_to_metric_families(text)
+            for family in text_string_to_metric_families(self.metrics_text())
             for sample in family.samples
         }
 
@@ -264,3 +269,54 @@ def test_readyz_is_503_for_a_group_member_without_partitions(
             if sorted(owners.values()) != [0, 1]:
                 pytest.fail(f"expected one owner of the one partition, got {owners}")
             assert ready == {name: 200 if owned else 503 for name, owned in owners.items()}
+
+
+def vm_rss(pid: int) -> int:
+    """VmRSS of /proc/PID/status in bytes: the kernel's figure, read apart from the consumer."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+def test_promtool_accepts_the_live_metrics_of_a_running_consumer(
+    kafka_bootstrap: str, kafka_admin: AdminClient, group_id: str, db_path: Path, tmp_path: Path
+) -> None:
+    """`promtool check metrics` on the /metrics of a real consumer that has loaded records:
+    Prometheus's own parser and linter accept it. Its process_* figures describe the
+    consumer's process, and the pipeline_parse_workers_* ones its one parsing worker."""
+    promtool.promtool()  # before starting anything
+    topic = f"metrics-{uuid.uuid4().hex[:12]}"
+    create_topic(kafka_admin, topic, partitions=3)
+    with (
+        topics_deleted_afterwards(kafka_admin, topic, f"{topic}.dlq"),
+        running_consumer(kafka_bootstrap, topic, group_id, db_path, tmp_path) as consumer,
+    ):
+        published = publish(kafka_bootstrap, topic, edge_records())
+        wait_for("/healthz", lambda: consumer.get("/healthz") == 200, consumer)
+
+        def settled() -> dict[tuple[str, frozenset[tuple[str, str]]], float] | None:
+            samples = consumer.scrape()
+            done = sum(by_label(samples, "pipeline_records_total", "outcome").values())
+            return samples if done >= published else None
+
+        wait_for("every record counted", settled, consumer)
+        text = consumer.metrics_text()
+        result = promtool.run("check", "metrics", stdin=text)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert not (result.stdout + result.stderr).strip(), result.stdout + result.stderr
+
+        samples = consumer.scrape()
+        (worker,) = [
+            pid
+            for pid in descendant_pids(consumer.proc.pid)[1:]
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]  # the resource tracker is a child too
+        rss = value(samples, "process_resident_memory_bytes")
+        assert rss == pytest.approx(vm_rss(consumer.proc.pid), rel=0.2)
+        assert value(samples, "process_cpu_seconds_total") > 0
+        assert value(samples, "process_open_fds") > 0
+        assert value(samples, "pipeline_parse_workers") == 1
+        workers_rss = value(samples, "pipeline_parse_workers_resident_memory_bytes")
+        assert workers_rss == pytest.approx(vm_rss(worker), rel=0.2)
+        assert value(samples, "pipeline_parse_workers_cpu_seconds_total") > 0
