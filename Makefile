@@ -28,7 +28,7 @@ help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
 	  awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36mmake %-13s\033[0m %s\n", $$1, $$2}'
 
-install: $(STAMP) ## Create or update .venv from the pinned locks, and build the native parse tier (where cargo is)
+install: $(STAMP) ## Create or update .venv from the pinned locks, and build the native parse tier (where it builds)
 	@$(PY) -m tools.native
 
 $(STAMP): $(LOCKS)

@@ -184,6 +184,6 @@ def run(settings: Settings, faults: Faults | None = None) -> None:
             batch_max_records=settings.batch.max_records,
             batch_max_seconds=settings.batch.max_seconds,
             parse_workers=settings.batch.parse_workers,
-            native_parse=native.decoder() is not None,
+            parse_tier=native.tier(),
         )
         pipeline.run()
