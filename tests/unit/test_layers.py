@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import ast
+import shutil
+import subprocess
+import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -56,8 +60,8 @@ def test_a_forbidden_import_is_noticed(tmp_path: Path) -> None:
     assert breaks("duckdb.typing", {"duckdb"}) and "confluent_kafka" in found
 
 
-def test_every_package_folder_is_packaged() -> None:
-    """pyproject lists every package folder, so an installed wheel (the image) is complete."""
+def test_pyproject_lists_every_python_package_folder() -> None:
+    """pyproject lists every folder with an __init__.py (data folders: the next test)."""
     listed = set(
         tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
     )
@@ -67,6 +71,38 @@ def test_every_package_folder_is_packaged() -> None:
         for init in (ROOT / top).rglob("__init__.py")
     }
     assert folders <= listed
+
+
+def test_the_wheel_holds_every_module_sql_file_and_dashboard_asset(tmp_path: Path) -> None:
+    """The wheel that the image installs, built from a copy of the sources, holds every Python
+    module, every SQL file (as consumer/sql/..., where sql_dir() reads them) and every dashboard
+    asset: none is left behind for an installed consumer to miss at run time."""
+    source = tmp_path / "src"
+    junk = shutil.ignore_patterns("__pycache__", "*.so", "*.pyc", "*.duckdb*")
+    for top in ("consumer", "orders_common", "producer_sim", "sql"):
+        shutil.copytree(ROOT / top, source / top, ignore=junk)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+         "--no-index", "--wheel-dir", str(tmp_path / "wheel"), str(source)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    (wheel,) = (tmp_path / "wheel").glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        held = set(archive.namelist())
+    wanted = {
+        path.relative_to(source).as_posix()
+        for top in ("consumer", "orders_common", "producer_sim")
+        for path in (source / top).rglob("*")
+        if path.is_file() and (path.suffix == ".py" or "dashboard" in path.parts)
+    }
+    wanted |= {
+        "consumer/" + path.relative_to(source).as_posix()
+        for path in (source / "sql").rglob("*.sql")
+    }
+    assert wanted - held == set()
 
 
 def test_no_module_is_over_300_lines() -> None:
