@@ -58,9 +58,10 @@ def test_three_members_load_misrouted_resends_once_while_a_reader_reads(
     started: list[Members],
 ) -> None:
     """Three members start together on an empty lake; identical re-sends under a wrong key or
-    no key land on other partitions while their originals are in flight; a reader runs `sql`
-    and `query` throughout. Each order is loaded once, the lake equals the oracle on every
-    table and report, audit passes, and every rejected record has its dead letter."""
+    no key land on other partitions than their originals (whether two members' batches of one
+    order overlap is up to timing: test_lake_fencing.py makes them race on purpose); a reader
+    runs `sql` and `query` throughout. Each order is loaded once, the lake equals the oracle on
+    every table and report, audit passes, and every rejected record has its dead letter."""
     topic = topic_factory(PARTITIONS)
     lake = Lake(lake_catalog, tmp_path / "lake")
     users, products, ref_flags = reference_files(tmp_path, 600)
