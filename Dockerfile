@@ -108,7 +108,7 @@ ENV PATH=/opt/venv/bin:${PATH} \
 # missing.
 RUN python -c "from consumer.warehouse.sqlfiles import sql_dir; d = sql_dir(); \
 assert (d / '001_star_schema.sql').is_file() and any((d / 'reports').glob('*.sql')) \
-and (d / 'lake' / '001_lake_schema.sql').is_file(), d" \
+and (d / 'lake' / '001_lake_schema.sql').is_file() and (d / 'views' / 'history.sql').is_file(), d" \
  && python -c "from consumer.core import native; \
 assert native.decoder() is not None and native.key_hasher() is not None, 'no native tier'" \
  && orders-consumer --help > /dev/null \

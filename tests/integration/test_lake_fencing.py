@@ -48,6 +48,9 @@ TABLES = (
     "dropped_duplicates",
     "skipped_offsets",
     "load_batches",
+    "user_versions",
+    "product_versions",
+    "fx_rate_versions",
 )
 
 
@@ -141,8 +144,8 @@ def dead_letters(published: list[pl.DataFrame]) -> Callable[[pl.DataFrame], None
     return published.append
 
 
-# A batch that would write every table: new users and skus (placeholders), orders and their
-# lines, an identical re-send, and a reject.
+# A batch that would write every table a batch of orders writes: orders and their lines, an
+# identical re-send, and a reject.
 MIXED = [
     (b"o-1", order("o-1", ("p-1", 2, "10.5"), user_id="u-1", amount=21.0)),
     (b"o-2", order("o-2", ("p-2", 1, "3.25"), user_id="u-2", amount=3.25)),
@@ -197,9 +200,8 @@ def test_a_batch_open_when_another_member_claims_its_partition_commits_nothing(
     assert ledger_row(lake, 0) == (2, "member-b", None)
 
 
-# One order; no user and no lines, so that neither batch touches a dimension (the dimension
-# guard would serialise the two batches by itself and hide what this test is about).
-ONE_ORDER = order("o-both", amount=5.0, currency="EUR")
+# One order, the same content on both partitions.
+ONE_ORDER = order("o-both", ("p-1", 1, "5.0"), user_id="u-1", amount=5.0, currency="EUR")
 
 
 @pytest.mark.parametrize("first", ["home partition", "foreign partition"])
