@@ -11,7 +11,8 @@ Publishing lives in ``producer_sim.runner.publish``; the CLI in ``producer_sim.c
 """
 
 from producer_sim.config import ALL_KINDS, MessRates, Settings
-from producer_sim.events import SimRecord, generate_records
+from producer_sim.events import generate_records
+from producer_sim.records import SimRecord
 from producer_sim.reference import Reference, generate_reference, write_reference
 
 __all__ = [

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from producer_sim.api import ApiExhaustedError
-from producer_sim.config import ALL_KINDS, BASE_KINDS
+from producer_sim.config import ALL_KINDS, BASE_KINDS, REFERENCE_KINDS
 
 RESENDS = ("resend_identical", "resend_conflicting")
 
@@ -61,6 +61,9 @@ class RunReport:
     api_error: ApiExhaustedError | None = None
     stopped: bool = False
     elapsed: float = 0.0
+    # The change topics: their names by stream, and what went out, by kind (never aborted).
+    reference_topics: dict[str, str] = field(default_factory=dict)
+    reference_by_kind: Counter[str] = field(default_factory=Counter)
 
     def settle(self, tally: Tally, committed: bool) -> None:
         """Count a settled tally as published, or as aborted; then empty it."""
@@ -133,6 +136,16 @@ class RunReport:
                 f"aborted on purpose ({self.aborted:,} records, not published; "
                 f"{self.revived:,} later re-sends of their orders load as new orders)"
             )
+        for stream, topic in self.reference_topics.items():
+            count = self.reference_by_kind
+            records = sum(n for kind, n in count.items() if kind.startswith(f"{stream}:"))
+            what = "rates" if stream == "fx" else f"{stream[:-1]} versions"
+            text += (
+                f"; {records:,} records of {what} to {topic!r} ({count[f'{stream}:late']:,} "
+                f"late, {count[f'{stream}:out_of_order']:,} out of order, "
+                f"{count[f'{stream}:repeat']:,} repeated, {count[f'{stream}:snapshot']:,} "
+                "snapshot)"
+            )
         return text + (f"; {self.rate:,.0f} records/s, {self.delivery_failures:,} delivery errors")
 
     def log_fields(self) -> dict[str, Any]:
@@ -152,6 +165,13 @@ class RunReport:
             "elapsed_seconds": round(self.elapsed, 3),
             "records_per_second": round(self.rate, 1),
         }
+        if self.reference_topics:
+            fields["reference_topics"] = self.reference_topics
+            fields["reference_by_kind"] = {
+                kind: self.reference_by_kind[kind]
+                for kind in REFERENCE_KINDS
+                if self.reference_by_kind[kind]
+            }
         if self.transactional:
             fields.update(
                 transactions=self.transactions,
