@@ -5,7 +5,7 @@ stream where it is due: a key's first version just before the first order that c
 key (the shop grows with its orders, ``config.reference_sizes``); a later version as soon as the
 orders' clock passes its ``updated_at``; a rate in the six hours before its day begins. Then:
 - some are held back until an order has needed them (late): a share of versions and rates, and
-  every first version of the late-arriving users and products;
+  every version of a late-arriving user or product until the first order that uses it;
 - some versions whose key has a newer one soon are held back until that one is out (out of
   order);
 - some go out twice (repeat), at once or later, as the same bytes or spelled otherwise.
@@ -50,6 +50,7 @@ REPEAT_AT_ONCE = 0.4  # the rest come 1 to 500 base orders later
 REPEAT_LATER = (1, 500)
 RELEASE_AFTER = (1, 40)  # base orders after the one that needed a held record, or its successor
 HOLD_LIMIT_US = 14 * DAY_US  # a held record that no order needs goes out after this
+LATE_KEY_LIMIT_US = 28 * DAY_US  # the same for the late-arriving keys
 RATE_LEAD_US = 6 * 3_600_000_000
 _VERSION, _RATE, _RELEASE, _REPEAT = range(4)
 Owner = KeyHistory[Any] | str  # a key's history, or a currency
@@ -83,6 +84,7 @@ class ReferenceFeed:
         self._holds: dict[tuple[Owner, int], _Hold] = {}
         self._newest: dict[Owner, int] = {}  # the newest version out, per key
         self._current: dict[Owner, int] = {}  # the newest version due, per key or currency
+        self._unused: set[Owner] = set()  # late-arriving keys no order has used yet
         self._out: list[SimRecord] = []
         self._users = self._products = self._rate_day = 0
         self._number = 0
@@ -95,8 +97,9 @@ class ReferenceFeed:
         if not self._started:
             self._started = True
             late: list[KeyHistory[Any]] = [*history.late_users, *history.late_products]
+            self._unused.update(late)
             for key in late:
-                self._due(key.stream, key, 0, forced=True)
+                self._due(key.stream, key, 0)
         users, products = reference_sizes(number)
         for index in range(self._users, min(users, len(history.reference.users))):
             self._due("users", history.user(index), 0)
@@ -110,8 +113,15 @@ class ReferenceFeed:
         return out
 
     def note(self, needs: list[Need]) -> None:
-        """The order just out needed these versions and rate: release held ones soon after."""
+        """The order just out needed these versions and rate: release held ones soon after.
+        A late-arriving key's first use releases every version of it held so far."""
         for need in needs:
+            owner = need[0]
+            if owner in self._unused:
+                self._unused.discard(owner)
+                for (key, _), held in list(self._holds.items()):
+                    if key is owner:
+                        self._slot(self._number + self._rng.randint(*RELEASE_AFTER), _RELEASE, held)
             hold = self._holds.get(need)
             if hold is not None and not hold.needed:
                 hold.needed = True
@@ -139,6 +149,7 @@ class ReferenceFeed:
         due so far (the CDC tool's snapshot); what the other stream held back is dropped."""
         self._holds.clear()
         self._slots.clear()
+        self._unused.clear()
         self._times = [entry for entry in self._times if entry[2] != _RELEASE]
         heapq.heapify(self._times)
         self._newest.clear()
@@ -193,10 +204,12 @@ class ReferenceFeed:
     def _slot(self, number: int, action: int, what: object) -> None:
         heapq.heappush(self._slots, (number, next(self._seq), action, what))
 
-    def _due(self, stream: str, owner: Owner, number: int, forced: bool = False) -> None:
-        """Version or rate ``number`` of ``owner`` is due: out now, or held back."""
+    def _due(self, stream: str, owner: Owner, number: int) -> None:
+        """Version or rate ``number`` of ``owner`` is due: out now, or held back (every version
+        of a late-arriving key until an order uses it)."""
         self._current[owner] = max(self._current.get(owner, -1), number)
         draw = self._rng.random()
+        forced = owner in self._unused
         out_of_order = late = forced
         if isinstance(owner, KeyHistory):
             successor = owner.time(number + 1)
@@ -213,7 +226,8 @@ class ReferenceFeed:
         hold = _Hold(stream, owner, number, late)
         self._holds[(owner, number)] = hold
         if late:
-            self._time(self._now + HOLD_LIMIT_US, _RELEASE, hold)
+            limit = LATE_KEY_LIMIT_US if forced else HOLD_LIMIT_US
+            self._time(self._now + limit, _RELEASE, hold)
 
     def _release(self, hold: _Hold) -> None:
         if not hold.done:
