@@ -206,11 +206,8 @@ def latest(history: KeyHistory[UserVersion] | KeyHistory[ProductVersion], end: i
 def write_reference(
     reference: Reference, directory: Path, *, late: bool = False, days: float = 28.0
 ) -> list[Path]:
-    """Write ``users.csv``, ``products.csv`` and ``fx_rates.csv`` into ``directory``.
-
-    Each user and product row is the key's version in effect at the end of a run of ``days``;
-    ``late`` writes the late-arriving users and products instead, and no rates.
-    """
+    """Write ``users.csv`` and ``products.csv`` into ``directory``: each key's version in effect
+    at the end of a run of ``days``; ``late``: the late-arriving users and products instead."""
     history = History(reference)
     end = START_US + span_us(days)
     if late:
@@ -219,7 +216,7 @@ def write_reference(
     else:
         users = [history.user(n) for n in range(len(reference.users))]
         products = [history.product(n) for n in range(len(reference.products))]
-    paths = [
+    return [
         _write_csv(
             directory / "users.csv",
             USERS_HEADER,
@@ -231,11 +228,15 @@ def write_reference(
             (product_row(p.versions[latest(p, end)]) for p in products),
         ),
     ]
-    if not late:
-        last = dt.datetime.fromtimestamp((end - 1) // 1_000_000, dt.UTC).date()
-        rows = ((r.date.isoformat(), r.currency, r.text) for r in Rates().through(last))
-        paths.append(_write_csv(directory / "fx_rates.csv", FX_HEADER, rows))
-    return paths
+
+
+def write_rates(directory: Path, *, days: float = 28.0) -> Path:
+    """Write ``fx_rates.csv`` into ``directory``: every rate up to the end of a run of ``days``
+    (the same for every seed and run length)."""
+    end = START_US + span_us(days)
+    last = dt.datetime.fromtimestamp((end - 1) // 1_000_000, dt.UTC).date()
+    rows = ((r.date.isoformat(), r.currency, r.text) for r in Rates().through(last))
+    return _write_csv(directory / "fx_rates.csv", FX_HEADER, rows)
 
 
 def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]]) -> Path:

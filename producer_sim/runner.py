@@ -23,7 +23,7 @@ from producer_sim.orders import order_number
 from producer_sim.pacing import Pacer, Progress
 from producer_sim.publisher import KafkaSink
 from producer_sim.records import SimRecord
-from producer_sim.reference import Reference, generate_reference, write_reference
+from producer_sim.reference import Reference, generate_reference, write_rates, write_reference
 from producer_sim.report import RESENDS, RunReport, Tally
 from producer_sim.state import (
     CHECKPOINT_SECONDS,
@@ -57,24 +57,18 @@ def prepare_reference(settings: Settings) -> Reference:
     """Generate the reference data and write the CSVs the settings ask for."""
     reference = generate_reference(settings.orders)
     log = get_logger("producer_sim.runner")
-    if settings.reference_dir is not None:
-        paths = write_reference(reference, settings.reference_dir, days=settings.days)
+    for directory, late in ((settings.reference_dir, False), (settings.late_reference_dir, True)):
+        if directory is None:
+            continue
+        paths = write_reference(reference, directory, late=late, days=settings.days)
+        if not late:
+            paths.append(write_rates(directory, days=settings.days))
         log.info(
-            "reference_written",
+            "late_reference_written" if late else "reference_written",
             files=[str(p) for p in paths],
-            users=len(reference.users),
-            products=len(reference.products),
+            users=len(reference.late_users if late else reference.users),
+            products=len(reference.late_products if late else reference.products),
             days=settings.days,
-        )
-    if settings.late_reference_dir is not None:
-        paths = write_reference(
-            reference, settings.late_reference_dir, late=True, days=settings.days
-        )
-        log.info(
-            "late_reference_written",
-            files=[str(p) for p in paths],
-            users=len(reference.late_users),
-            products=len(reference.late_products),
         )
     return reference
 

@@ -18,7 +18,7 @@ import pytest
 from producer_sim.config import Settings, reference_stream
 from producer_sim.events import generate_records
 from producer_sim.history import History
-from producer_sim.reference import generate_reference, write_reference
+from producer_sim.reference import generate_reference, write_rates, write_reference
 from tests.unit.refstream import Reading, currency_of, instant, read, stamp_text
 
 SEED, ORDERS = 31, 6_000
@@ -139,6 +139,7 @@ def test_csvs_hold_each_keys_latest_version_and_the_topics_every_version(
     the topics hold every version of the history up to the end of the run."""
     reference = generate_reference(ORDERS)
     write_reference(reference, tmp_path, days=28)
+    write_rates(tmp_path, days=28)
     for stream, name, key, fields in (
         ("users", "users.csv", "user_id", ("name", "email", "country", "signup_date")),
         ("products", "products.csv", "sku", ("name", "category", "list_price")),
