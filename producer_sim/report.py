@@ -100,8 +100,13 @@ class RunReport:
         return sum(n for kind, n in self.by_kind.items() if kind.startswith("malformed:"))
 
     @property
+    def all_records(self) -> int:
+        """Records to every topic: the orders topic and the change topics."""
+        return self.records + self.reference_by_kind.total()
+
+    @property
     def rate(self) -> float:
-        return self.records / self.elapsed if self.elapsed > 0 else 0.0
+        return self.all_records / self.elapsed if self.elapsed > 0 else 0.0
 
     @property
     def exit_code(self) -> int:
@@ -111,13 +116,14 @@ class RunReport:
         """One line saying why the run failed, or None."""
         if self.api_error is not None:
             return (
-                f"{self.api_error}; the {self.records:,} records of the {self.pages} page(s) "
-                f"before it were published and flushed"
+                f"{self.api_error}; the {self.all_records:,} records of the {self.pages} "
+                "page(s) before it were published and flushed"
             )
         if self.delivery_failures:
             return (
-                f"{self.delivery_failures:,} of {self.records:,} records were not delivered to "
-                f"topic {self.topic!r} (first error: {self.first_delivery_error})"
+                f"{self.delivery_failures:,} of {self.all_records:,} records were not delivered "
+                f"to topic {self.topic!r}{' or the change topics' if self.reference_topics else ''}"
+                f" (first error: {self.first_delivery_error})"
             )
         return None
 
@@ -140,12 +146,13 @@ class RunReport:
             count = self.reference_by_kind
             records = sum(n for kind, n in count.items() if kind.startswith(f"{stream}:"))
             what = "rates" if stream == "fx" else f"{stream[:-1]} versions"
-            text += (
-                f"; {records:,} records of {what} to {topic!r} ({count[f'{stream}:late']:,} "
-                f"late, {count[f'{stream}:out_of_order']:,} out of order, "
-                f"{count[f'{stream}:repeat']:,} repeated, {count[f'{stream}:snapshot']:,} "
-                "snapshot)"
-            )
+            fates = [f"{count[f'{stream}:late']:,} late"]
+            if stream != "fx":
+                fates.append(f"{count[f'{stream}:out_of_order']:,} out of order")
+            fates.append(f"{count[f'{stream}:repeat']:,} repeated")
+            if count[f"{stream}:snapshot"]:
+                fates.append(f"{count[f'{stream}:snapshot']:,} in a snapshot")
+            text += f"; {records:,} records of {what} to {topic!r} ({', '.join(fates)})"
         return text + (f"; {self.rate:,.0f} records/s, {self.delivery_failures:,} delivery errors")
 
     def log_fields(self) -> dict[str, Any]:
