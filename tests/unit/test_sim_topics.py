@@ -3,6 +3,7 @@ tool would publish them; judged by an independent reading of the bytes (tests.un
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import itertools
@@ -21,6 +22,7 @@ from producer_sim.config import Settings, reference_stream
 from producer_sim.events import SimRecord, generate_records
 from producer_sim.runner import publish
 from tests.unit.refstream import Reading, instant, parse, read
+from tests.unit.test_sim_cli import run_sim
 from tests.unit.test_sim_state import ListSink
 
 SEED, ORDERS = 17, 8_000
@@ -187,8 +189,8 @@ def test_generate_tags_reference_records_with_their_topic(
     order lines have none; --days 0 and a change topic named like --topic exit 2."""
     out = tmp_path / "stream.jsonl"
     args = ["generate", "--orders", "300", "--seed", "2", "--output", str(out)]
-    assert main([*args, "--users-topic", "cdc.users", "--fx-topic", "rates"]) == 0
-    capsys.readouterr()
+    done = run_sim(*args, "--users-topic", "cdc.users", "--fx-topic", "rates")
+    assert done.returncode == 0, done.stderr
     docs = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     topics = Counter(doc.get("topic") for doc in docs)
     assert set(topics) == {None, "cdc.users", "rates"} and topics["cdc.users"] > 50
@@ -223,3 +225,26 @@ def test_rates_go_out_day_by_day_just_before_their_day(stream: Any) -> None:
         elif reference_stream(record.kind) is None and doc.get("created_at") is not None:
             last_order_day = instant(doc["created_at"]).date()
     assert just_before > 50 and other <= 0.05 * just_before, (just_before, other)
+
+
+def test_an_endless_stream_that_gains_change_topics_continues_with_a_snapshot(
+    tmp_path: Path,
+) -> None:
+    """Topics added to an endless stream make another stream: the run continues after the last
+    order sent (none again), and the change topics start with a snapshot of what is due."""
+    plain = Settings(seed=8, orders=0, page_size=50, state_dir=tmp_path, topic="t")
+    first, _ = run(plain, stop_after=2_000)
+    second, _ = run(dataclasses.replace(plain, **TOPICS), stop_after=2_000)
+    assert second[0].kind == "users:snapshot"
+
+    def base_numbers(records: list[SimRecord]) -> list[int]:
+        return [
+            int((r.key or b"").rsplit(b"-", 1)[1])
+            for r in records
+            if r.key
+            and r.key.startswith(b"o-")
+            and not r.kind.startswith(("resend", "malformed"))
+            and reference_stream(r.kind) is None
+        ]
+
+    assert base_numbers(second)[0] == max(base_numbers(first)) + 1
