@@ -144,9 +144,11 @@ def shelf_price(draw: Callable[[], float], price: float) -> int:
     return max(round(price * 100), 1)
 
 
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+
+
 def _first_instant(rng: KeyRandom, day: dt.date) -> int:
-    midnight = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
-    return (int(midnight.timestamp()) + rng.below(86_400)) * 1_000_000
+    return ((day.toordinal() - _EPOCH_ORDINAL) * 86_400 + rng.below(86_400)) * 1_000_000
 
 
 def _neighbours() -> dict[str, tuple[str, ...]]:

@@ -173,10 +173,17 @@ def _products(rng: random.Random, count: int, first_number: int) -> tuple[Produc
     return tuple(products)
 
 
+@functools.lru_cache(maxsize=4096)
+def _day_text(day: int) -> str:
+    return (dt.date(1970, 1, 1) + dt.timedelta(days=day)).isoformat()
+
+
 def timestamp_text(instant: int) -> str:
     """``2025-08-13T09:41:07Z`` for an instant in µs (versions take effect on whole seconds)."""
-    moment = dt.datetime.fromtimestamp(instant // 1_000_000, dt.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    day, second = divmod(instant // 1_000_000, 86_400)
+    hour, second = divmod(second, 3_600)
+    minute, second = divmod(second, 60)
+    return f"{_day_text(day)}T{hour:02d}:{minute:02d}:{second:02d}Z"
 
 
 def span_end_text(days: float) -> str:
