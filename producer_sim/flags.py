@@ -45,9 +45,10 @@ STREAM = (
          "reference data that arrives later", Path, "DIR"),
 )  # fmt: skip
 CHANGE_TOPICS = tuple(
-    Flag(f"--{stream}-topic", f"also publish {what} to this topic (created like --topic), "
-         f"keyed by {key}, interleaved with the orders as a CDC tool would: most just before "
-         "the orders that need them, some late, some repeated" + extra, None, "T",
+    Flag(f"--{stream}-topic", f"also publish {what} to this topic (created like --topic; "
+         f"never inside --transactional's transactions), keyed by {key}, interleaved with "
+         "the orders as a CDC tool would: most just before the orders that need them, some "
+         f"late, some repeated{extra} (generate: the \"topic\" of their lines)", None, "T",
          env=f"ORDERS_{stream.upper()}_TOPIC")
     for stream, what, key, extra in (
         ("users", "every version of every user", "user_id", ", some out of order"),
@@ -85,8 +86,10 @@ RATE_HELP = MappingProxyType(
         "metadata_empty": "orders with metadata {}",
         "user_id_missing": "orders without user_id",
         "currency_missing": "orders without currency",
-        "late_user": "orders by a user not yet in users.csv (late-arriving)",
-        "late_sku": "orders with a sku not yet in products.csv (late-arriving)",
+        "late_user": "orders by a user not in users.csv, whose versions reach the users topic "
+        "only after the first order that uses it (late-arriving)",
+        "late_sku": "orders with a sku not in products.csv, whose versions reach the products "
+        "topic only after the first order that uses it (late-arriving)",
         "duplicate_sku": "orders listing the same sku on two lines",
         "extra_fields": "orders with unknown extra fields",
         "resend_identical": "identical re-sends, some at once and some thousands of records later, "
@@ -148,7 +151,9 @@ def build_parser() -> OneLineParser:
         "publish",
         help="publish the order stream to Kafka (interface §5)",
         description="Publish N base orders with the messy cases of interface §1, read from a "
-        "simulated paginated API that fails now and then and is retried with backoff.",
+        "simulated paginated API that fails now and then and is retried with backoff; with "
+        "--users-topic, --products-topic and --fx-topic, the history of users, products and "
+        "exchange rates too.",
     )
     generate = commands.add_parser(
         "generate",
