@@ -13,10 +13,10 @@ orders' clock passes its ``updated_at``; a rate in the six hours before its day 
 A record's kind is ``<stream>:<fate>``, judged on the facts when it goes out: ``out_of_order`` if
 a newer version of its key went out before it, else ``late`` if an order needed it before, else
 ``on_time``; ``repeat`` for a second delivery; ``snapshot`` for the state a run that continues
-another stream starts with (``snapshot``). An order needs the versions in effect at its
-``created_at`` of its user and products, and the rate of its currency then (none without a
-``created_at``). The feed draws from an RNG of its own: the orders are the same with or without
-it, and each topic is the same whichever other topics are published.
+another stream starts with (``ReferenceFeed.snapshot``). An order needs the versions of its
+user and products in effect at its ``created_at``, and the rate of its currency then (none
+without a ``created_at``). The feed draws from an RNG of its own: the orders are the same with
+or without it, and each topic is the same whichever other topics are published.
 """
 
 from __future__ import annotations
