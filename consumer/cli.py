@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from consumer import flags, maintain_cli
+from consumer import flags, wiring
+from consumer.commands import audit, htmlreport, maintain, reading
 from consumer.core.accounting import describe_problems
 from consumer.core.windows import Window
 from consumer.errors import ConfigError, PipelineError
 from consumer.formats import to_csv, to_json, to_table
-from consumer.runtime import audit, htmlreport, reading, wiring
 from consumer.settings import KafkaSettings
 from consumer.warehouse.reports import REPORTS
 from orders_common.exits import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     flags.add(audit, "warehouse", flags.WAREHOUSE)
     audit.add_argument("--format", choices=["table", "json"], default="table", help="output format")
     audit.set_defaults(handler=_audit)
-    maintain_cli.add_parser(commands)
+    maintain.add_parser(commands)
     return parser
 
 

@@ -1,5 +1,5 @@
 """Fault injection at the dangerous instants of a batch: one hooks object, which does nothing
-unless tests install one. ``runtime.wiring`` builds it once, from ``ORDERS_FAULTS``.
+unless tests install one. ``wiring`` builds it once, from ``ORDERS_FAULTS``.
 
 ``ORDERS_FAULTS`` holds comma-separated ``POINT@BATCHES`` entries, e.g.
 ``kill_after_db_commit@3`` or ``fail_db_write@2+5``. Batches count from 1 in each process.

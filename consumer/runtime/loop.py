@@ -7,7 +7,7 @@ Order of effects per batch, which is what makes every record land exactly once:
 A crash between 2 and 3 is repaired on restart: partitions resume from the ledger.
 Writing and committing is ``writer.BatchWriter``'s; this module runs the loop, follows
 rebalances, and starts and stops everything. Its collaborators are passed in
-(``runtime.wiring`` builds them from settings).
+(``wiring`` builds them from settings).
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from consumer.core.records import Records
 from consumer.errors import PipelineError, TerminalError
 from consumer.kafka.protocol import DeadLetterSink, Source
 from consumer.runtime.coverage import Coverage
-from consumer.runtime.metrics import Metrics
 from consumer.runtime.reference import Reference, ReferenceFiles
 from consumer.runtime.retrying import Retrier
 from consumer.runtime.stats import RunStats, by_partition
 from consumer.runtime.writer import BatchWriter
+from consumer.serving.metrics import Metrics
 from consumer.settings import BatchSettings
 from consumer.warehouse.protocol import Warehouse
 from orders_common.logs import get_logger

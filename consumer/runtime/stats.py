@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Mapping
 
 from consumer.core.plan import Batch, BatchResult
-from consumer.runtime.metrics import Metrics
+from consumer.serving.metrics import Metrics
 from orders_common.logs import get_logger
 
 log = get_logger("consumer")

@@ -26,10 +26,10 @@ from consumer.core.transform import Parsed
 from consumer.errors import TerminalError, TransientError
 from consumer.faults import NO_FAULTS, Faults
 from consumer.kafka.protocol import DeadLetterSink, Source
-from consumer.runtime.metrics import Metrics
 from consumer.runtime.parsing import InlineParser, Parser, Pending
 from consumer.runtime.retrying import Retrier
 from consumer.runtime.stats import RunStats, by_partition
+from consumer.serving.metrics import Metrics
 from consumer.warehouse.protocol import Warehouse
 from orders_common.logs import get_logger
 

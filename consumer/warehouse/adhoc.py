@@ -12,7 +12,7 @@ A statement is judged by DuckDB's own parser, never by how it starts:
 
 That is the first wall. Every path that runs such a query also runs it inside a READ ONLY
 transaction on a connection whose external access is off (``read_transaction`` and the
-callers in ``runtime.reading`` / ``runtime.channel``): a statement the parser misjudged can
+callers in ``commands.reading`` / ``serving.channel``): a statement the parser misjudged can
 then neither write a table nor touch a file.
 """
 

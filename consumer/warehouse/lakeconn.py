@@ -1,5 +1,5 @@
 """A DuckDB connection on a DuckLake warehouse (the lake attached as the default database),
-and one transaction on it. Used by the members (``lake``) and the readers (``runtime.reading``).
+and one transaction on it. Used by the members (``lake``) and the readers (``commands.reading``).
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ import sys
 import tomllib
 from pathlib import Path
 
-from consumer.runtime import http
-from consumer.runtime.metrics import Metrics
+from consumer.serving import http
+from consumer.serving.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"

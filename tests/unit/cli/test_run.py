@@ -14,8 +14,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from consumer import cli, core
-from consumer.runtime import wiring
+from consumer import cli, core, wiring
 from tests.unit.cli.clikit import exits, run_args
 from tests.unit.warehouse.batchkit import held_by_another_process, warehouse_with_orders
 

@@ -15,7 +15,7 @@ import pytest
 
 from consumer.cli import main
 from consumer.errors import ConfigError
-from consumer.runtime.channel import Channel, socket_path
+from consumer.serving.channel import Channel, socket_path
 from consumer.warehouse import adhoc
 from consumer.warehouse.adhoc import check_read, run_sql
 from consumer.warehouse.duckdb_file import DuckDBWarehouse
@@ -26,7 +26,7 @@ from tests.unit.warehouse.batchkit import warehouse_with_orders
 HOLDER = """
 import sys
 from pathlib import Path
-from consumer.runtime.channel import Channel, socket_path
+from consumer.serving.channel import Channel, socket_path
 from consumer.warehouse.duckdb_file import DuckDBWarehouse
 warehouse = DuckDBWarehouse(Path(sys.argv[1]))
 channel = Channel(socket_path(warehouse.path), warehouse.cursor)

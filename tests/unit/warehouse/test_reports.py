@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from consumer.commands import reading
 from consumer.errors import ConfigError, DatabaseError, DatabaseLockedError
 from consumer.formats import to_csv, to_json, to_table
-from consumer.runtime import reading
 from consumer.settings import WarehouseSettings
 from consumer.warehouse.reports import run_report
 from tests.unit.warehouse.batchkit import held_by_another_process, warehouse_with_orders

@@ -14,16 +14,16 @@ from consumer.faults import NO_FAULTS, Faults
 from consumer.kafka.deadletter import DeadLetters
 from consumer.kafka.protocol import DeadLetterSink, Source
 from consumer.kafka.source import KafkaSource
-from consumer.runtime import http
-from consumer.runtime.channel import Channel, socket_path
 from consumer.runtime.loop import Pipeline
 from consumer.runtime.maintainer import start_for_member
-from consumer.runtime.metrics import Metrics
 from consumer.runtime.parsing import Parser, ProcessParser, make_parser
 from consumer.runtime.reference import ReferenceFiles
 from consumer.runtime.retrying import Retrier
 from consumer.runtime.stats import RunStats
 from consumer.runtime.writer import BatchWriter
+from consumer.serving import http
+from consumer.serving.channel import Channel, socket_path
+from consumer.serving.metrics import Metrics
 from consumer.settings import KafkaSettings, Settings
 from consumer.warehouse.duckdb_file import DuckDBWarehouse
 from consumer.warehouse.lake import LakeWarehouse

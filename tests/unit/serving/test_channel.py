@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from consumer.commands import reading
 from consumer.core.windows import Window
 from consumer.errors import ConfigError, DatabaseError
-from consumer.runtime import reading
-from consumer.runtime.channel import Channel, answer, ask, socket_path
+from consumer.serving.channel import Channel, answer, ask, socket_path
 from consumer.settings import WarehouseSettings
 from consumer.warehouse.adhoc import check_read, run_sql
 from consumer.warehouse.duckdb_file import DuckDBWarehouse

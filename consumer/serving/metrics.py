@@ -1,4 +1,4 @@
-"""The consumer's Prometheus metrics and health state (served by ``runtime.http``)."""
+"""The consumer's Prometheus metrics and health state (served by ``serving.http``)."""
 
 from __future__ import annotations
 

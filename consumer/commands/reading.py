@@ -10,7 +10,7 @@ from typing import Any
 
 from consumer.core.windows import EVERYTHING, Window
 from consumer.errors import DatabaseLockedError
-from consumer.runtime.channel import ask, socket_path
+from consumer.serving.channel import ask, socket_path
 from consumer.settings import WarehouseSettings
 from consumer.warehouse import lake
 from consumer.warehouse.adhoc import check_read, run_sql

@@ -10,8 +10,8 @@ import duckdb
 import pytest
 from confluent_kafka import KafkaError
 
+from consumer.commands import audit
 from consumer.kafka.offsets import TopicReader
-from consumer.runtime import audit
 from consumer.settings import KafkaSettings
 from consumer.warehouse.duckdb_file import DuckDBWarehouse
 from tests.fakes.confluent import FakeConsumer, message, topic_metadata

@@ -13,12 +13,12 @@ import json
 import os
 import tempfile
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 
+from consumer.commands import reading
 from consumer.core.windows import EVERYTHING, Window
 from consumer.formats import to_json
-from consumer.runtime import reading
+from consumer.serving.assets import asset
 from consumer.settings import WarehouseSettings
 from consumer.warehouse.reports import REPORTS, UNLIMITED
 
@@ -38,7 +38,7 @@ REASONS_SQL = "SELECT reason, count(*) AS records FROM rejected_events GROUP BY 
 
 
 def _dashboard_file(name: str) -> str:
-    return (resources.files("consumer.runtime") / "dashboard" / name).read_text(encoding="utf-8")
+    return asset(name).decode("utf-8")
 
 
 def snapshot_json(db: WarehouseSettings, limit: int, window: Window) -> str:

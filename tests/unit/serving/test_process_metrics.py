@@ -12,8 +12,8 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from consumer.runtime.metrics import Metrics, ParseWorkers
 from consumer.runtime.parsing import ProcessParser
+from consumer.serving.metrics import Metrics, ParseWorkers
 from tests.corpus import edge_records
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
