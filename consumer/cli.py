@@ -194,8 +194,8 @@ def _audit(args: argparse.Namespace) -> int:
         kafka = KafkaSettings(
             bootstrap_servers=args.bootstrap_servers, group_id="audit", topic=args.topic
         )
-        with reading.connect(flags.warehouse_from_args(args)) as con:
-            audits = audit.audit(con, kafka)
+        with reading.accounts(flags.warehouse_from_args(args)) as held:
+            audits = audit.audit(held, kafka)
     except PipelineError as exc:
         fail(PROG, str(exc), exc.exit_code)
     if args.format == "json":

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from consumer.errors import ConfigError, InjectedFaultError
 
@@ -74,6 +74,19 @@ class Faults:
         if point in KILL_POINTS:
             os.kill(os.getpid(), signal.SIGKILL)
         raise InjectedFaultError(f"injected fault {point} at batch {batch_number}")
+
+    def step(self, batch_number: int) -> Callable[[str], None]:
+        """The hook a batch's transaction calls after each statement, with its name: the
+        ``statement:<name>`` point, and the write faults once the first inserts are in
+        (after ``dim_order``), so that a kill or a failure leaves a partial transaction."""
+
+        def step(name: str) -> None:
+            self.hit(f"statement:{name}", batch_number)
+            if name == "dim_order":
+                self.hit("kill_mid_write", batch_number)
+                self.hit("fail_db_write", batch_number)
+
+        return step
 
 
 NO_FAULTS = Faults()

@@ -12,8 +12,10 @@ from consumer.core.windows import EVERYTHING, Window
 from consumer.errors import DatabaseLockedError
 from consumer.serving.channel import ask, socket_path
 from consumer.settings import WarehouseSettings
+from consumer.warehouse import accounts as account_readers
 from consumer.warehouse import lake
 from consumer.warehouse.adhoc import check_read, run_sql
+from consumer.warehouse.protocol import Accounts
 from consumer.warehouse.reports import REPORTS, check_report, read_only, report_rows
 
 Table = tuple[list[str], list[tuple[Any, ...]]]
@@ -35,6 +37,14 @@ def connect(target: WarehouseSettings) -> Iterator[Any]:
         assert target.db_path is not None
         with read_only(target.db_path) as con:
             yield con
+
+
+@contextmanager
+def accounts(target: WarehouseSettings) -> Iterator[Accounts]:
+    """What the warehouse says it holds, read-only (for ``audit``), the way its kind keeps it."""
+    with connect(target) as con:
+        lake_kind = target.catalog is not None
+        yield account_readers.of_lake(con) if lake_kind else account_readers.of_file(con)
 
 
 def _through_consumer(

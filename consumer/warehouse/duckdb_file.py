@@ -6,7 +6,6 @@ import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -28,6 +27,7 @@ from consumer.settings import WarehouseSettings
 from consumer.warehouse import statements
 from consumer.warehouse.protocol import BeforeCommit
 from consumer.warehouse.sqlfiles import sql_dir
+from consumer.warehouse.statements import utc_now as _now
 from consumer.warehouse.versions import write_reference
 
 
@@ -152,12 +152,7 @@ class DuckDBWarehouse:
         # Through a cursor of its own: asked from the Kafka callbacks, while the writer thread
         # may be inside a batch transaction on the main connection.
         with self._con.cursor() as cursor:
-            rows = cursor.execute(
-                'SELECT "partition", next_offset, topic_id, first_offset FROM kafka_offsets '
-                "WHERE topic = ?",
-                [topic],
-            ).fetchall()
-        return {int(p): LedgerRow(int(n), t, None if f is None else int(f)) for p, n, t, f in rows}
+            return read_ledger(cursor, topic)
 
     def claim(
         self, topic: str, partitions: list[int], partition_count: int
@@ -178,18 +173,7 @@ class DuckDBWarehouse:
 
     def committed_result(self, batch_id: int) -> BatchResult | None:
         with self._con.cursor() as cursor:
-            found = cursor.execute(
-                "SELECT loaded, duplicates, fact_rows FROM load_batches WHERE batch_id = ?",
-                [batch_id],
-            ).fetchall()
-            if not found:
-                return None
-            row = found[0]
-            rejects = cursor.sql(
-                'SELECT "partition", "offset", reason FROM rejected_events WHERE batch_id = $id',
-                params={"id": batch_id},
-            ).pl()
-        return BatchResult(loaded=row[0], duplicates=row[1], fact_rows=row[2], rejects=rejects)
+            return statements.committed_result(cursor, batch_id)
 
     @contextmanager
     def _transaction(self, number: int = 0) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -216,14 +200,7 @@ class DuckDBWarehouse:
     def write_batch(self, batch: Batch, before_commit: BeforeCommit, number: int) -> BatchResult:
         """Write one batch in ONE transaction; ``number`` counts batches in this process (for
         the fault hooks)."""
-        faults = self._faults
-
-        def step(name: str) -> None:
-            faults.hit(f"statement:{name}", number)
-            if name == "dim_order":
-                faults.hit("kill_mid_write", number)
-                faults.hit("fail_db_write", number)
-
+        step = self._faults.step(number)
         with self._transaction(number) as con:
             known = statements.loaded_before(
                 con, batch.parsed.orders.select("order_id", "key_hash")
@@ -238,6 +215,16 @@ class DuckDBWarehouse:
             statements.upsert_ledger(con, plan, step)
             before_commit(rejects)
         return plan.result(rejects, written.versions, written.redeliveries)
+
+
+def read_ledger(con: duckdb.DuckDBPyConnection, topic: str) -> dict[int, LedgerRow]:
+    """A file's ledger of the topic (``kafka_offsets``), one row per partition read."""
+    rows = con.execute(
+        'SELECT "partition", next_offset, topic_id, first_offset FROM kafka_offsets '
+        "WHERE topic = ?",
+        [topic],
+    ).fetchall()
+    return {int(p): LedgerRow(int(n), t, None if f is None else int(f)) for p, n, t, f in rows}
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> None:
@@ -260,7 +247,3 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
         [uuid.uuid4().hex[:12]],
     )
     con.execute("COMMIT")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)

@@ -18,7 +18,6 @@ import socket
 import time
 from collections.abc import Callable
 from contextlib import suppress
-from datetime import UTC, datetime
 from typing import TypeVar
 
 import duckdb
@@ -35,6 +34,7 @@ from consumer.warehouse.extensions import CatalogUnavailableError, CommitConflic
 from consumer.warehouse.lakeconn import ALIAS, StaleTransactionError, connect, transaction
 from consumer.warehouse.protocol import BeforeCommit
 from consumer.warehouse.sqlfiles import sql_dir
+from consumer.warehouse.statements import utc_now as _now
 from consumer.warehouse.versions import write_reference
 from orders_common.logs import get_logger
 
@@ -78,9 +78,6 @@ class LakeWarehouse:
     def next_batch_id(self) -> int:
         """Batch ids unique across members without coordination (63 random bits)."""
         return secrets.randbits(62) + 1
-
-    def last_batch_id(self) -> int:
-        return self.next_batch_id()
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A connection of its own on the lake. Its ``USE`` already asks the catalog (for the
@@ -130,22 +127,11 @@ class LakeWarehouse:
     def committed_result(self, batch_id: int) -> BatchResult | None:
         cursor = self.cursor()
         try:
-            found = cursor.execute(
-                "SELECT loaded, duplicates, fact_rows FROM load_batches WHERE batch_id = ?",
-                [batch_id],
-            ).fetchall()
-            if not found:
-                return None
-            rejects = cursor.sql(
-                'SELECT "partition", "offset", reason FROM rejected_events WHERE batch_id = $id',
-                params={"id": batch_id},
-            ).pl()
+            return statements.committed_result(cursor, batch_id)
         except duckdb.Error as exc:
             raise lake_error(exc, "read a batch's outcome") from exc
         finally:
             cursor.close()
-        loaded, duplicates, facts = found[0]
-        return BatchResult(loaded=loaded, duplicates=duplicates, fact_rows=facts, rejects=rejects)
 
     def upsert_reference(self, users: pl.DataFrame | None, products: pl.DataFrame | None) -> None:
         """The reference CSVs' rows as versions, in a transaction of their own."""
@@ -159,12 +145,7 @@ class LakeWarehouse:
 
     def write_batch(self, batch: Batch, before_commit: BeforeCommit, number: int) -> BatchResult:
         faults = self._faults
-
-        def step(name: str) -> None:
-            faults.hit(f"statement:{name}", number)
-            if name == "dim_order":
-                faults.hit("kill_mid_write", number)
-                faults.hit("fail_db_write", number)
+        step = faults.step(number)
 
         def write(con: Connection) -> BatchResult:
             orders = batch.parsed.orders
@@ -284,10 +265,6 @@ def migrate(con: Connection) -> None:
         con.execute(views)
         con.execute("DELETE FROM lake_meta WHERE key = 'views'")
         con.execute("INSERT INTO lake_meta VALUES ('views', ?)", [stamp])
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 __all__ = ["LakeWarehouse", "PipelineError", "connect"]

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import duckdb
 import polars as pl
 
-from consumer.core.plan import BatchPlan
+from consumer.core.plan import BatchPlan, BatchResult
 from consumer.core.refbatch import TopicStand
 
 Step = Callable[[str], None]
@@ -116,7 +116,7 @@ def insert_accounting(
         "$facts)",
         {
             "batch": batch.batch_id,
-            "now": _now(),
+            "now": utc_now(),
             "records": batch.size,
             "loaded": result.loaded,
             "dups": result.duplicates,
@@ -181,5 +181,21 @@ def upsert_ledger_rows(
     con.unregister("b_ledger")
 
 
-def _now() -> datetime:
+def committed_result(con: duckdb.DuckDBPyConnection, batch_id: int) -> BatchResult | None:
+    """What batch ``batch_id`` wrote, read back (None: its transaction never committed)."""
+    found = con.execute(
+        "SELECT loaded, duplicates, fact_rows FROM load_batches WHERE batch_id = ?", [batch_id]
+    ).fetchall()
+    if not found:
+        return None
+    rejects = con.sql(
+        'SELECT "partition", "offset", reason FROM rejected_events WHERE batch_id = $id',
+        params={"id": batch_id},
+    ).pl()
+    loaded, duplicates, fact_rows = found[0]
+    return BatchResult(loaded=loaded, duplicates=duplicates, fact_rows=fact_rows, rejects=rejects)
+
+
+def utc_now() -> datetime:
+    """The time rows are stamped with: UTC, as a naive TIMESTAMP."""
     return datetime.now(UTC).replace(tzinfo=None)
