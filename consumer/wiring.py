@@ -14,12 +14,16 @@ from consumer.faults import NO_FAULTS, Faults
 from consumer.kafka.deadletter import DeadLetters
 from consumer.kafka.protocol import DeadLetterSink, Source
 from consumer.kafka.source import KafkaSource
+from consumer.runtime.committer import Committer
+from consumer.runtime.coverage import Coverage
 from consumer.runtime.loop import Pipeline
 from consumer.runtime.maintainer import start_for_member
 from consumer.runtime.parsing import Parser, ProcessParser, make_parser
 from consumer.runtime.reference import ReferenceFiles
+from consumer.runtime.reference_upkeep import ReferenceUpkeep
 from consumer.runtime.retrying import Retrier
 from consumer.runtime.stats import RunStats
+from consumer.runtime.storing import BatchStore
 from consumer.runtime.writer import BatchWriter
 from consumer.serving import http
 from consumer.serving.channel import Channel, socket_path
@@ -83,16 +87,9 @@ def assemble(
     are parsed by ``parser`` (by default on the polling thread)."""
     retry = Retrier(settings.batch.retry_seconds, metrics)
     stats = RunStats(metrics)
-    writer = BatchWriter(
-        warehouse=warehouse,
-        source=source,
-        dead_letters=dead_letters,
-        metrics=metrics,
-        stats=stats,
-        retry=retry,
-        faults=faults,
-        parser=parser,
-    )
+    committer = Committer(source=source, metrics=metrics, stats=stats, retry=retry, faults=faults)
+    store = BatchStore(warehouse=warehouse, dead_letters=dead_letters, retry=retry, metrics=metrics)
+    writer = BatchWriter(source=source, store=store, committer=committer, parser=parser)
     reference = settings.reference
     return Pipeline(
         settings=settings.batch,
@@ -100,14 +97,17 @@ def assemble(
         warehouse=warehouse,
         dead_letters=dead_letters,
         writer=writer,
-        reference=ReferenceFiles(
-            reference.users_csv, reference.products_csv, reference.poll_seconds
+        committer=committer,
+        reference=ReferenceUpkeep(
+            ReferenceFiles(reference.users_csv, reference.products_csv, reference.poll_seconds),
+            warehouse,
+            retry,
         ),
+        coverage=Coverage(source, warehouse.single_writer, conflict_grace(settings.kafka)),
         metrics=metrics,
         stats=stats,
         retry=retry,
         startup_timeout=settings.kafka.startup_timeout,
-        conflict_grace=conflict_grace(settings.kafka),
     )
 
 
