@@ -69,8 +69,8 @@ class BatchWriter:
         """Where the batches handed to the writer leave each partition (in flight included):
         what an empty batch would have to go beyond."""
         merged = dict(self.positions)
-        for batch in self._inflight:
-            for p, at in batch.positions.items():
+        for flight in self._inflight:
+            for p, at in flight.positions.items():
                 if p not in merged or at.next_offset > merged[p].next_offset:
                     merged[p] = at
         return merged
