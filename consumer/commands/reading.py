@@ -27,9 +27,7 @@ def connect(target: WarehouseSettings) -> Iterator[Any]:
     if target.catalog is not None:
         con = lake.connect(target.catalog, target.data_path, read_only=True)
         try:
-            # Once the lake is attached, no other file: a query cannot write one (the lake's
-            # own Parquet files stay readable).
-            con.execute("SET enable_external_access = false")
+            confine_to_lake(con)
             yield con
         finally:
             con.close()
@@ -45,6 +43,17 @@ def accounts(target: WarehouseSettings) -> Iterator[Accounts]:
     with connect(target) as con:
         lake_kind = target.catalog is not None
         yield account_readers.of_lake(con) if lake_kind else account_readers.of_file(con)
+
+
+def confine_to_lake(con: Any) -> None:
+    """Once the lake is attached, no file outside its data path: a query can then neither read
+    nor write one (the parser's check refuses writes inside it too, see warehouse.adhoc)."""
+    row = con.execute(
+        "SELECT value FROM ducklake_options('lake') WHERE option_name = 'data_path'"
+    ).fetchone()
+    if row and row[0]:
+        con.execute("SET allowed_directories = [?]", [str(row[0])])
+    con.execute("SET enable_external_access = false")
 
 
 def _through_consumer(
