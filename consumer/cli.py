@@ -44,8 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     query = commands.add_parser(
         "query",
-        help="print one of the four reports",
-        description="Print a report: " + ", ".join(REPORTS) + ".",
+        help="print one of the reports",
+        description="Print a report: " + ", ".join(REPORTS) + ". Money is converted into one "
+        "reporting currency; lines that cannot be are listed by unconverted-sales.",
     )
     query.add_argument("name", choices=list(REPORTS), help="the report")
     flags.add(query, "warehouse", flags.WAREHOUSE)
@@ -59,9 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit",
         type=int,
         metavar="N",
-        help="rows to print (default 5; sales-by-channel lists every channel)",
+        help="rows to print (default 5; sales-by-channel, sales-over-time and unconverted-sales "
+        "list every row)",
     )
     _add_window(query)
+    flags.add(query, "reporting", flags.REPORTING)
     query.set_defaults(handler=_query)
 
     report = commands.add_parser(
@@ -80,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"rows of each top-N chart (default {htmlreport.DEFAULT_LIMIT})",
     )
     _add_window(report)
+    flags.add(report, "reporting", flags.REPORTING)
     report.set_defaults(handler=_report)
 
     sql = commands.add_parser(
@@ -146,7 +150,8 @@ def _query(args: argparse.Namespace) -> int:
     try:
         window = Window.parse(args.since, args.until)
         target = flags.warehouse_from_args(args)
-        columns, values = reading.report(target, args.name, args.limit, window)
+        options = flags.report_options(args)
+        columns, values = reading.report(target, args.name, args.limit, window, options)
     except ValueError as exc:
         fail(PROG, str(exc), EXIT_USAGE)
     except PipelineError as exc:
@@ -158,7 +163,8 @@ def _report(args: argparse.Namespace) -> int:
     try:
         window = Window.parse(args.since, args.until)
         target = flags.warehouse_from_args(args)
-        size = htmlreport.write(args.html, target, args.limit, window)
+        options = flags.report_options(args)
+        size = htmlreport.write(args.html, target, args.limit, window, options)
     except ValueError as exc:
         fail(PROG, str(exc), EXIT_USAGE)
     except PipelineError as exc:

@@ -13,6 +13,7 @@ from consumer.core import native
 from consumer.faults import NO_FAULTS, Faults
 from consumer.kafka.deadletter import DeadLetters
 from consumer.kafka.protocol import DeadLetterSink, Source
+from consumer.kafka.reference import ReferenceTopics
 from consumer.kafka.source import KafkaSource
 from consumer.runtime.committer import Committer
 from consumer.runtime.coverage import Coverage
@@ -20,7 +21,7 @@ from consumer.runtime.loop import Pipeline
 from consumer.runtime.maintainer import start_for_member
 from consumer.runtime.parsing import Parser, ProcessParser, make_parser
 from consumer.runtime.reference import ReferenceFiles
-from consumer.runtime.reference_upkeep import ReferenceUpkeep
+from consumer.runtime.reference_feed import ReferenceFeed
 from consumer.runtime.retrying import Retrier
 from consumer.runtime.stats import RunStats
 from consumer.runtime.storing import BatchStore
@@ -82,9 +83,11 @@ def assemble(
     metrics: Metrics,
     faults: Faults = NO_FAULTS,
     parser: Parser | None = None,
+    reference_topics: ReferenceTopics | None = None,
 ) -> Pipeline:
     """The pipeline over the given source, warehouse and dead letters (real or fake); batches
-    are parsed by ``parser`` (by default on the polling thread)."""
+    are parsed by ``parser`` (by default on the polling thread); the change topics of reference
+    data are read by ``reference_topics``."""
     retry = Retrier(settings.batch.retry_seconds, metrics)
     stats = RunStats(metrics)
     committer = Committer(source=source, metrics=metrics, stats=stats, retry=retry, faults=faults)
@@ -98,10 +101,15 @@ def assemble(
         dead_letters=dead_letters,
         writer=writer,
         committer=committer,
-        reference=ReferenceUpkeep(
-            ReferenceFiles(reference.users_csv, reference.products_csv, reference.poll_seconds),
-            warehouse,
-            retry,
+        reference=ReferenceFeed(
+            ReferenceFiles(
+                reference.users_csv,
+                reference.products_csv,
+                reference.poll_seconds,
+                fx_csv=reference.fx_csv,
+            ),
+            reference_topics,
+            lambda topic: retry("reference_ledger", lambda: warehouse.ledger(topic)),
         ),
         coverage=Coverage(source, warehouse.single_writer, conflict_grace(settings.kafka)),
         metrics=metrics,
@@ -168,6 +176,11 @@ def run(settings: Settings, faults: Faults | None = None) -> None:
             metrics=metrics,
             faults=faults,
             parser=parser,
+            reference_topics=(
+                ReferenceTopics(kafka, settings.reference.topics())
+                if settings.reference.topics()
+                else None
+            ),
         )
         if isinstance(warehouse, LakeWarehouse):
             maintainer = start_for_member(settings.warehouse, kafka.topic, warehouse.member)

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from consumer.core.reporting import DEFAULT_OPTIONS, ReportOptions
 from consumer.core.windows import EVERYTHING, Window
 from consumer.errors import DatabaseLockedError
 from consumer.serving.channel import ask, socket_path
@@ -67,16 +68,21 @@ def _through_consumer(
 
 
 def report(
-    target: WarehouseSettings, name: str, limit: int | None, window: Window = EVERYTHING
+    target: WarehouseSettings,
+    name: str,
+    limit: int | None,
+    window: Window = EVERYTHING,
+    options: ReportOptions = DEFAULT_OPTIONS,
 ) -> Table:
     check_report(name, limit)
     try:
         with connect(target) as con:
-            rows = report_rows(con, name, limit, window)
+            rows = report_rows(con, name, limit, window, options)
         return list(REPORTS[name]), [tuple(r.values()) for r in rows]
     except DatabaseLockedError as locked:
-        request = {"op": "report", "name": name, "limit": limit}
+        request: dict[str, Any] = {"op": "report", "name": name, "limit": limit}
         request |= {k: None if v is None else v.isoformat() for k, v in window.params().items()}
+        request |= options.params()
         return _through_consumer(target, request, locked)
 
 

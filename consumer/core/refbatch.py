@@ -63,6 +63,7 @@ class TopicStand:
     topic_id: str | None
     next_offsets: dict[int, int]
     first_offsets: dict[int, int] = field(default_factory=dict)
+    skipped: dict[int, tuple[int, int]] = field(default_factory=dict)  # deleted by retention
 
 
 @dataclass(frozen=True)

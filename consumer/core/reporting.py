@@ -10,6 +10,7 @@ GRAINS = ("hour", "day", "week", "month")
 DEFAULT_CURRENCY = "USD"
 DEFAULT_GRAIN = "day"
 _CURRENCY = re.compile(r"[A-Z]{3}")
+TRUTHS = {"1": True, "true": True, "0": False, "false": False}
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,22 @@ class ReportOptions:
 
     def params(self) -> dict[str, str | bool]:
         return {"currency": self.currency, "as_is": self.as_is, "grain": self.grain}
+
+    @classmethod
+    def parse(
+        cls, currency: str | None = None, as_is: str | bool | None = None, grain: str | None = None
+    ) -> ReportOptions:
+        """From text (the API's query string, the local channel): ``as_is`` is ``1``/``true``
+        or ``0``/``false``; a missing option takes its default. ValueError names a bad one."""
+        if isinstance(as_is, str):
+            if as_is.lower() not in TRUTHS:
+                raise ValueError(f"as_is must be 1, 0, true or false, got {as_is!r}")
+            as_is = TRUTHS[as_is.lower()]
+        return cls(
+            DEFAULT_CURRENCY if currency is None else currency,
+            bool(as_is),
+            DEFAULT_GRAIN if grain is None else grain,
+        )
 
 
 DEFAULT_OPTIONS = ReportOptions()

@@ -29,7 +29,7 @@ from consumer.errors import PipelineError, TerminalError
 from consumer.kafka.protocol import DeadLetterSink, Source
 from consumer.runtime.committer import Committer
 from consumer.runtime.coverage import Coverage
-from consumer.runtime.reference_upkeep import ReferenceUpkeep
+from consumer.runtime.reference_feed import ReferenceFeed
 from consumer.runtime.retrying import Retrier
 from consumer.runtime.stats import RunStats, by_partition
 from consumer.runtime.writer import BatchWriter
@@ -40,6 +40,8 @@ from orders_common.logs import get_logger
 
 log = get_logger("consumer")
 EMPTY_POLL_SECONDS = 0.5
+# In a lake, the owner of this partition of the orders topic writes the reference data.
+REFERENCE_PARTITION = 0
 
 
 class Pipeline:
@@ -52,7 +54,7 @@ class Pipeline:
         dead_letters: DeadLetterSink | None,
         writer: BatchWriter,
         committer: Committer,
-        reference: ReferenceUpkeep,
+        reference: ReferenceFeed,
         coverage: Coverage,
         metrics: Metrics,
         stats: RunStats,
@@ -90,9 +92,10 @@ class Pipeline:
                 self._coverage.check()
                 self._committer.publish_lag()
                 self._collect()
-                if self._buffer:
+                self._reference.collect()
+                if self._buffer or self._reference.ready():
                     buffer, self._buffer = self._buffer, Records()
-                    self._batches.submit(buffer, self._reading())
+                    self._batches.submit(buffer, self._reading(), self._reference.take())
                     idle_since = time.monotonic()
                 elif self._past_markers():
                     pass
@@ -103,9 +106,6 @@ class Pipeline:
                         next_offsets=by_partition(next_offsets(self._committer.positions)),
                     )
                     break
-                # The warehouse's one connection belongs to the writer while a batch is in
-                # flight: the reference data is upserted only once they are all written.
-                self._reference.reload_if_changed(before_upsert=self._batches.drain)
             self._flush()
         except BaseException:
             self._abandon()
@@ -126,7 +126,7 @@ class Pipeline:
         self._buffer = Records()
 
     def _start(self) -> None:
-        reference = self._reference.read()
+        self._reference.start()
         partitions = self._source.check_cluster(self._startup_timeout)
         if partitions is None:
             if self._settings.until_idle is not None:
@@ -134,7 +134,8 @@ class Pipeline:
             log.warning("topic_missing_waiting", topic=self._source.topic)
         if self._dead_letters is not None:
             self._dead_letters.ensure_topic(partitions or 1)
-        self._reference.upsert(reference)
+        if self._warehouse.single_writer:
+            self._reference.take_over()  # a file's consumer writes everything
         self._coverage.joined()
         self._source.subscribe(self)
 
@@ -143,6 +144,7 @@ class Pipeline:
         try:
             self._batches.shutdown()
             self._source.close()
+            self._reference.close()
         finally:
             if self._dead_letters is not None:
                 self._dead_letters.close()
@@ -173,9 +175,9 @@ class Pipeline:
     def _flush(self) -> None:
         """Write and commit everything consumed so far."""
         self._batches.drain()
-        if self._buffer:
+        if self._buffer or self._reference.ready():
             buffer, self._buffer = self._buffer, Records()
-            self._batches.write_now(buffer, self._reading())
+            self._batches.write_now(buffer, self._reading(), self._reference.take())
 
     def _reading(self) -> dict[int, Position]:
         """Where reading stands on each owned partition: past the records consumed, and past
@@ -201,7 +203,7 @@ class Pipeline:
         until_idle = self._settings.until_idle
         if until_idle is None or time.monotonic() - idle_since < until_idle:
             return False
-        if not self._coverage.confirmed:
+        if not self._coverage.confirmed or not self._reference.caught_up():
             return False
         self._batches.drain()
         if not self._source.assigned:
@@ -251,15 +253,21 @@ class Pipeline:
                 self._metrics.deleted_before_read.labels(str(p)).inc(start.deleted)
         self._coverage.assigned(partitions)
         self._committer.publish_lag()
+        if REFERENCE_PARTITION in partitions and not self._warehouse.single_writer:
+            self._reference.take_over()
 
     def partitions_revoking(self, partitions: list[int]) -> None:
         if not self._abandoned:
             self._flush()
             self._committer.commit_owned(partitions)
+        if REFERENCE_PARTITION in partitions and not self._warehouse.single_writer:
+            self._reference.give_up()
         self._forget(partitions)
         log.info("partitions_revoked", topic=self._source.topic, partitions=partitions)
 
     def partitions_lost(self, partitions: list[int]) -> None:
+        if REFERENCE_PARTITION in partitions and not self._warehouse.single_writer:
+            self._reference.give_up()
         self._batches.drain(lost=set(partitions))
         self._buffer = self._buffer.without(set(partitions))
         self._forget(partitions)

@@ -17,7 +17,15 @@ import polars as pl
 
 from consumer.core.exact import parse_created_at
 from consumer.core.frames import MONEY
-from consumer.core.refdata import RATE, BadReferenceError, check_rate_row, parse_rate
+from consumer.core.refdata import (
+    PRODUCTS,
+    RATE,
+    RATES,
+    USERS,
+    BadReferenceError,
+    check_rate_row,
+    parse_rate,
+)
 from consumer.errors import ConfigError
 from orders_common.logs import get_logger
 
@@ -154,39 +162,49 @@ def _last_per_key(path: Path, frame: pl.DataFrame, key: str | list[str]) -> pl.D
 
 @dataclass(frozen=True)
 class Reference:
-    users: pl.DataFrame | None
-    products: pl.DataFrame | None
+    """The files' rows: (kind, file name, frame) each, and when each file was last changed."""
+
+    files: list[tuple[str, str, pl.DataFrame]]
     mtimes: dict[Path, float]
 
 
 class ReferenceFiles:
-    """The users and products CSVs a consumer follows: read at start, re-read on change."""
+    """The reference CSVs a consumer follows: read at start, re-read on change."""
 
     def __init__(
-        self, users_csv: Path | None, products_csv: Path | None, poll_seconds: float
+        self,
+        users_csv: Path | None,
+        products_csv: Path | None,
+        poll_seconds: float,
+        fx_csv: Path | None = None,
     ) -> None:
-        self._users_csv = users_csv
-        self._products_csv = products_csv
+        self._paths = [
+            (kind, path, read)
+            for kind, path, read in (
+                (USERS, users_csv, read_users),
+                (PRODUCTS, products_csv, read_products),
+                (RATES, fx_csv, read_rates),
+            )
+            if path is not None
+        ]
         self._poll_seconds = poll_seconds
         self._loaded: dict[Path, float] = {}
         self._checked = time.monotonic()
 
     def read(self) -> Reference | None:
         """Read and validate the CSVs (ConfigError on bad input); None when there are none."""
-        files = [f for f in (self._users_csv, self._products_csv) if f is not None]
-        if not files:
+        if not self._paths:
             return None
-        mtimes = {f: f.stat().st_mtime for f in files}  # before reading: a later change reloads
-        users = read_users(self._users_csv) if self._users_csv else None
-        products = read_products(self._products_csv) if self._products_csv else None
-        return Reference(users, products, mtimes)
+        # The times are taken before reading: a change made while reading is read again.
+        mtimes = {path: path.stat().st_mtime for _, path, _ in self._paths}
+        files = [(kind, path.name, read(path)) for kind, path, read in self._paths]
+        return Reference(files, mtimes)
 
     def loaded(self, reference: Reference) -> None:
         self._loaded = reference.mtimes
         log.info(
             "reference_loaded",
-            users=None if reference.users is None else reference.users.height,
-            products=None if reference.products is None else reference.products.height,
+            **{f"{kind}_rows": frame.height for kind, _, frame in reference.files},
         )
 
     def changed(self) -> bool:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from consumer.core.plan import Batch, build_batch
 from consumer.core.positions import Position, Positions, next_offsets, positions_after
 from consumer.core.records import Records
+from consumer.core.refbatch import ReferenceBatch
 from consumer.core.transform import Parsed
 from consumer.errors import TerminalError
 from consumer.kafka.protocol import Source
@@ -77,21 +78,31 @@ class BatchWriter:
 
     # -- batches -----------------------------------------------------------------------------
 
-    def submit(self, records: Records, reading: Mapping[int, Position] | None = None) -> None:
+    def submit(
+        self,
+        records: Records,
+        reading: Mapping[int, Position] | None = None,
+        reference: ReferenceBatch | None = None,
+    ) -> None:
         """Hand the batch to the parser and the writer, then commit the oldest batches until
         at most the parser's depth are in flight. ``reading`` is where reading stands after
-        these records."""
-        prepared = self._prepare(records, reading)
+        these records; ``reference``, reference rows written in the same transaction."""
+        prepared = self._prepare(records, reading, reference)
         self._inflight.append(
             _InFlight(self._pool.submit(self._write, prepared), prepared.positions)
         )
         while len(self._inflight) > self._parser.depth:
             self._commit_oldest()
 
-    def write_now(self, records: Records, reading: Mapping[int, Position] | None = None) -> None:
+    def write_now(
+        self,
+        records: Records,
+        reading: Mapping[int, Position] | None = None,
+        reference: ReferenceBatch | None = None,
+    ) -> None:
         """Write and commit a batch on this thread (drain, revocation)."""
         self.drain()
-        self._committer.commit(self._write(self._prepare(records, reading)))
+        self._committer.commit(self._write(self._prepare(records, reading, reference)))
 
     def commit_if_written(self) -> None:
         """Commit the offsets of the batches whose writes are done, oldest first; never waits."""
@@ -125,7 +136,12 @@ class BatchWriter:
         self._pool.shutdown(wait=True)
         self._parser.close()
 
-    def _prepare(self, records: Records, reading: Mapping[int, Position] | None) -> _Prepared:
+    def _prepare(
+        self,
+        records: Records,
+        reading: Mapping[int, Position] | None,
+        reference: ReferenceBatch | None = None,
+    ) -> _Prepared:
         self._batch_number += 1
         positions = self.positions
         skipped = positions.take_skipped()
@@ -147,6 +163,7 @@ class BatchWriter:
                 first_offsets=first,
                 skipped=skipped,
                 parsed=parsed,
+                reference=reference,
             )
 
         return _Prepared(self._batch_number, ends, self._parser.submit(records.values), batch_of)

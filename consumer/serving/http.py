@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from consumer.core.reporting import ReportOptions
 from consumer.core.windows import Window
 from consumer.errors import PipelineError
 from consumer.formats import to_json
@@ -24,7 +25,7 @@ from orders_common.logs import get_logger
 log = get_logger("consumer")
 Cursor = Callable[[], Any]
 MAX_TARGET = 2048  # longest request target answered; longer ones get 414
-REPORT_PARAMS = frozenset({"limit", "since", "until"})
+REPORT_PARAMS = frozenset({"limit", "since", "until", "currency", "as_is", "grain"})
 
 
 class HttpError(Exception):
@@ -50,9 +51,10 @@ def report_json(cursor: Cursor, name: str, query: dict[str, list[str]]) -> str:
         limit = int(one["limit"])
     try:
         window = Window.parse(one.get("since"), one.get("until"))
+        options = ReportOptions.parse(one.get("currency"), one.get("as_is"), one.get("grain"))
         con = cursor()
         try:
-            rows = report_rows(con, name, limit, window)
+            rows = report_rows(con, name, limit, window, options)
         finally:
             con.close()
     except ValueError as exc:

@@ -92,6 +92,12 @@ class Metrics:
             ["partition"],
             registry=self.registry,
         )
+        self.reference_versions = Counter(
+            "pipeline_reference_versions",
+            "Versions of users and products and exchange rates stored (CSV files and change "
+            "topics).",
+            registry=self.registry,
+        )
         self.assigned_partitions = Gauge(
             "pipeline_assigned_partitions",
             "Partitions assigned to this consumer.",

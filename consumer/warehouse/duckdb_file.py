@@ -13,8 +13,6 @@ import polars as pl
 
 from consumer.core.plan import Batch, BatchResult, plan_batch
 from consumer.core.positions import LedgerRow
-from consumer.core.refbatch import reference_batch
-from consumer.core.refdata import PRODUCTS, USERS
 from consumer.errors import (
     DatabaseError,
     DatabaseLockedError,
@@ -189,13 +187,6 @@ class DuckDBWarehouse:
                 raise translate(exc, self.path) from exc
             raise
         self._faults.hit("fail_db_commit", number)
-
-    def upsert_reference(self, users: pl.DataFrame | None, products: pl.DataFrame | None) -> None:
-        """The reference CSVs' rows as versions, in a transaction of their own."""
-        given = ((USERS, "users.csv", users), (PRODUCTS, "products.csv", products))
-        files = [(kind, name, frame) for kind, name, frame in given if frame is not None]
-        with self._transaction() as con:
-            write_reference(con, reference_batch([], files), 0, _now(), lambda _name: None)
 
     def write_batch(self, batch: Batch, before_commit: BeforeCommit, number: int) -> BatchResult:
         """Write one batch in ONE transaction; ``number`` counts batches in this process (for

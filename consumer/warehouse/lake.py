@@ -25,8 +25,6 @@ import polars as pl
 
 from consumer.core.plan import Batch, BatchResult, plan_batch
 from consumer.core.positions import LedgerRow
-from consumer.core.refbatch import reference_batch
-from consumer.core.refdata import PRODUCTS, USERS
 from consumer.errors import PipelineError
 from consumer.faults import NO_FAULTS, Faults
 from consumer.warehouse import ledgers, statements
@@ -132,16 +130,6 @@ class LakeWarehouse:
             raise lake_error(exc, "read a batch's outcome") from exc
         finally:
             cursor.close()
-
-    def upsert_reference(self, users: pl.DataFrame | None, products: pl.DataFrame | None) -> None:
-        """The reference CSVs' rows as versions, in a transaction of their own."""
-        given = ((USERS, "users.csv", users), (PRODUCTS, "products.csv", products))
-        files = [(kind, name, frame) for kind, name, frame in given if frame is not None]
-
-        def upsert(con: Connection) -> None:
-            write_reference(con, reference_batch([], files), 0, _now(), lambda _name: None)
-
-        self._run_in_transaction(upsert, "upsert the reference data")
 
     def write_batch(self, batch: Batch, before_commit: BeforeCommit, number: int) -> BatchResult:
         faults = self._faults

@@ -65,10 +65,6 @@ class Warehouse(Protocol):
         COMMIT, this tells whether to write it again)."""
         ...
 
-    def upsert_reference(
-        self, users: pl.DataFrame | None, products: pl.DataFrame | None
-    ) -> None: ...
-
     def write_batch(
         self, batch: Batch, before_commit: BeforeCommit, number: int
     ) -> BatchResult: ...

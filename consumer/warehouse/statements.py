@@ -82,14 +82,20 @@ def insert_accounting(
     batch's row (every kind of warehouse)."""
     batch = plan.batch
     result = plan.result(rejects)
+    gaps = [(batch.topic, batch.topic_id, p, gap) for p, gap in batch.skipped.items()]
+    for topic, stand in (batch.reference.stands if batch.reference else {}).items():
+        gaps += [(topic, stand.topic_id, p, gap) for p, gap in stand.skipped.items()]
     skipped = pl.DataFrame(
         {
-            "partition": list(batch.skipped),
-            "from_offset": [low for low, _ in batch.skipped.values()],
-            "to_offset": [high for _, high in batch.skipped.values()],
+            "topic": [topic for topic, _, _, _ in gaps],
+            "topic_id": [topic_id for _, topic_id, _, _ in gaps],
+            "partition": [p for _, _, p, _ in gaps],
+            "from_offset": [low for _, _, _, (low, _) in gaps],
+            "to_offset": [high for _, _, _, (_, high) in gaps],
         },
-        schema={"partition": pl.Int32, "from_offset": pl.Int64, "to_offset": pl.Int64},
-    )
+        schema={"topic": pl.String, "topic_id": pl.String, "partition": pl.Int32,
+                "from_offset": pl.Int64, "to_offset": pl.Int64},
+    )  # fmt: skip
     con.register("b_duplicates", plan.duplicates)
     con.register("b_rejects", rejects)
     con.register("b_skipped", skipped)
@@ -107,9 +113,9 @@ def insert_accounting(
     )
     step("rejected_events")
     con.execute(
-        'INSERT INTO skipped_offsets SELECT $topic, $topic_id, "partition", from_offset, '
+        'INSERT INTO skipped_offsets SELECT topic, topic_id, "partition", from_offset, '
         "to_offset, 'retention', $batch FROM b_skipped",
-        ids,
+        {"batch": batch.batch_id},
     )
     con.execute(
         "INSERT INTO load_batches VALUES ($batch, $now, $records, $loaded, $dups, $rejected, "

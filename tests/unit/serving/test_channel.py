@@ -67,13 +67,18 @@ def test_the_channel_answers_reports_and_sql_with_their_types(warehouse: DuckDBW
         assert stat.S_IMODE(os.stat(sock).st_mode) == 0o600
         columns, rows = ask(sock, {"op": "report", "name": "top-users", "limit": 2})
         expected = report_rows(warehouse.cursor(), "top-users", 2)
-        assert columns == ["user_id", "total_sales"]
+        assert columns == ["user_id", "total_sales", "currency"]
         assert [dict(zip(columns, r, strict=True)) for r in rows] == expected
         assert all(isinstance(r[1], Decimal) for r in rows)
         _, stamped = ask(sock, {"op": "sql", "sql": "SELECT max(created_at) FROM dim_order"})
         assert isinstance(stamped[0][0], datetime)
         with pytest.raises(ConfigError, match="only reads"):
             ask(sock, {"op": "sql", "sql": "DROP TABLE dim_order"})
+        # The report options travel too: in EUR, with no rate, nothing converts.
+        _, in_eur = ask(sock, {"op": "report", "name": "top-users", "currency": "EUR"})
+        assert in_eur == []
+        with pytest.raises(ConfigError, match="currency"):
+            ask(sock, {"op": "report", "name": "top-users", "currency": "euro"})
         with pytest.raises(ConfigError, match="unknown request"):
             ask(sock, {"op": "write"})
     finally:
