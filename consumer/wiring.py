@@ -25,6 +25,7 @@ from consumer.runtime.reference_feed import ReferenceFeed
 from consumer.runtime.retrying import Retrier
 from consumer.runtime.stats import RunStats
 from consumer.runtime.storing import BatchStore
+from consumer.runtime.timelag import TimeLag
 from consumer.runtime.writer import BatchWriter
 from consumer.serving import http
 from consumer.serving.channel import Channel, socket_path
@@ -90,7 +91,11 @@ def assemble(
     data are read by ``reference_topics``."""
     retry = Retrier(settings.batch.retry_seconds, metrics)
     stats = RunStats(metrics)
-    committer = Committer(source=source, metrics=metrics, stats=stats, retry=retry, faults=faults)
+    time_lag = TimeLag()
+    metrics.lag_seconds.watch(time_lag.seconds)
+    committer = Committer(
+        source=source, metrics=metrics, stats=stats, retry=retry, faults=faults, time_lag=time_lag
+    )
     store = BatchStore(warehouse=warehouse, dead_letters=dead_letters, retry=retry, metrics=metrics)
     writer = BatchWriter(source=source, store=store, committer=committer, parser=parser)
     reference = settings.reference

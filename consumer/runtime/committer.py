@@ -20,6 +20,7 @@ from consumer.faults import NO_FAULTS, Faults
 from consumer.kafka.protocol import Source
 from consumer.runtime.retrying import Retrier
 from consumer.runtime.stats import RunStats, by_partition
+from consumer.runtime.timelag import TimeLag
 from consumer.serving.metrics import Metrics
 from orders_common.logs import get_logger
 
@@ -46,8 +47,10 @@ class Committer:
         stats: RunStats,
         retry: Retrier,
         faults: Faults = NO_FAULTS,
+        time_lag: TimeLag | None = None,
     ) -> None:
         self._source = source
+        self._time_lag = time_lag or TimeLag()
         self._metrics = metrics
         self._stats = stats
         self._retry = retry
@@ -62,10 +65,16 @@ class Committer:
     def resume(self, starts: Mapping[int, Start]) -> None:
         """Partitions newly assigned, and where their reading starts."""
         self._positions.resume(starts)
+        self._time_lag.owned(set(self._source.assigned) | set(starts))
 
     def forget(self, partitions: list[int]) -> None:
         """Partitions given away: nothing more of them is committed here."""
         self._positions.forget(partitions)
+        self._time_lag.owned(self._source.assigned - set(partitions))
+
+    @property
+    def time_lag(self) -> TimeLag:
+        return self._time_lag
 
     def commit(self, written: Written, lost: frozenset[int] | set[int] = frozenset()) -> None:
         """Commit the written batch's offsets to Kafka, then account for it.
@@ -78,6 +87,7 @@ class Committer:
         started = time.perf_counter()
         self._faults.hit("kill_after_db_commit", written.number)
         self._positions.advance(batch.next_offsets)
+        self._time_lag.committed(batch.next_offsets)
         offsets = self._positions.committable(self._source.assigned - set(lost))
         committed = not offsets or self._retry("kafka_commit", lambda: self._source.commit(offsets))
         done = time.perf_counter()

@@ -167,6 +167,7 @@ class Pipeline:
                 min(remaining, 0.1),
                 self._committer.positions,
             )
+            self._committer.time_lag.seen(records.firsts)
             self._buffer.extend(records)
             self._batches.commit_if_written()
             if started_empty and self._buffer:

@@ -69,12 +69,7 @@ class Metrics:
             ["partition"],
             registry=self.registry,
         )
-        self.lag_seconds = Gauge(
-            "pipeline_consumer_lag_seconds",
-            "Age of the oldest record not yet committed, by partition (0 when caught up).",
-            ["partition"],
-            registry=self.registry,
-        )
+        self.lag_seconds = LagSeconds(self.registry)
         self.last_commit = Gauge(
             "pipeline_last_commit_timestamp_seconds",
             "Unix time of the last offset commit.",
@@ -178,12 +173,40 @@ class Metrics:
             "records": {o: _value(self.records, o) for o in ("loaded", "duplicate", "rejected")},
             "rejected_by_reason": _by_label(self.rejected),
             "lag": _by_label(self.lag),
+            "lag_seconds": self.lag_seconds.by_partition(),
             "batches": int(self.batches._value.get()),
             "fact_rows": int(self.fact_rows._value.get()),
             "records_per_second": round(rate, 1),
             "last_commit_timestamp": self.last_commit._value.get() or None,
             "ready": self.ready,
         }
+
+
+class LagSeconds:
+    """``pipeline_consumer_lag_seconds{partition}``, computed at each scrape from the engine's
+    time lag (``runtime.timelag``): it grows while a write hangs and the loop waits for it."""
+
+    NAME = "pipeline_consumer_lag_seconds"
+    HELP = "Age of the oldest record read and not yet committed, by partition (0 when none)."
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._ages: Callable[[], Mapping[int, float]] = dict
+        registry.register(self)
+
+    def watch(self, ages: Callable[[], Mapping[int, float]]) -> None:
+        self._ages = ages
+
+    def by_partition(self) -> dict[str, float]:
+        return {str(p): round(age, 3) for p, age in sorted(self._ages().items())}
+
+    def describe(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(self.NAME, self.HELP, labels=["partition"])
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(self.NAME, self.HELP, labels=["partition"])
+        for partition, age in self.by_partition().items():
+            family.add_metric([partition], age)
+        yield family
 
 
 class ParseWorkers:

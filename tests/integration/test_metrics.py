@@ -112,14 +112,23 @@ def wait_for(what: str, probe: Callable[[], T | None], consumer: RunningConsumer
 
 @contextlib.contextmanager
 def running_consumer(
-    bootstrap: str, topic: str, group: str, db: Path, workdir: Path, *, name: str = "consumer"
+    bootstrap: str,
+    topic: str,
+    group: str,
+    db: Path,
+    workdir: Path,
+    *,
+    name: str = "consumer",
+    env: dict[str, str] | None = None,
 ) -> Iterator[RunningConsumer]:
     port = free_port()
     stdout, stderr = workdir / f"{name}.stdout", workdir / f"{name}.stderr"
     command = consumer_command(bootstrap, topic, group, db, "--metrics-port", str(port))
     command += ["--kafka-option", FAST_METADATA]
     with stdout.open("wb") as out, stderr.open("wb") as err:
-        proc = subprocess.Popen(command, stdout=out, stderr=err, env=consumer_env(), cwd=ROOT)
+        proc = subprocess.Popen(
+            command, stdout=out, stderr=err, env=env or consumer_env(), cwd=ROOT
+        )
     consumer = RunningConsumer(proc, port, stdout, stderr)
     try:
         yield consumer
@@ -320,3 +329,44 @@ def test_promtool_accepts_the_live_metrics_of_a_running_consumer(
         workers_rss = value(samples, "pipeline_parse_workers_resident_memory_bytes")
         assert workers_rss == pytest.approx(vm_rss(worker), rel=0.2)
         assert value(samples, "pipeline_parse_workers_cpu_seconds_total") > 0
+
+
+def test_the_time_lag_grows_while_a_write_hangs_and_returns_to_0_once_it_is_released(
+    kafka_bootstrap: str, kafka_admin: AdminClient, group_id: str, db_path: Path, tmp_path: Path
+) -> None:
+    """CONTRACT §7 pipeline_consumer_lag_seconds: the first batch's write is held (the fault
+    hook ``hold_db_write``); the age of its oldest record grows with the wall clock, scrape
+    after scrape, though the loop waits for the write; released, every partition goes to 0."""
+    topic = f"timelag-{uuid.uuid4().hex[:12]}"
+    release = tmp_path / "release"
+    env = consumer_env("hold_db_write@1", ORDERS_FAULTS_RELEASE=str(release))
+    create_topic(kafka_admin, topic, partitions=3)
+    with (
+        topics_deleted_afterwards(kafka_admin, topic, f"{topic}.dlq"),
+        running_consumer(kafka_bootstrap, topic, group_id, db_path, tmp_path, env=env) as consumer,
+    ):
+        wait_for("/readyz 200", lambda: consumer.get("/readyz") == 200, consumer)
+        publish(kafka_bootstrap, topic, edge_records())
+
+        def ages() -> dict[str, float]:
+            return by_label(consumer.scrape(), "pipeline_consumer_lag_seconds", "partition")
+
+        first = wait_for("a record waiting", lambda: ages() if max(ages().values()) > 0 else None,
+                         consumer)  # fmt: skip
+        started = time.monotonic()
+        time.sleep(2.0)
+        later = ages()
+        waited = time.monotonic() - started
+        grown = [p for p, age in first.items() if age > 0]
+        # The same records still wait: their age grew by the time that passed (less the
+        # scrapes' own rounding), not by less.
+        assert grown and all(later[p] - first[p] >= waited - 0.1 for p in grown), (first, later)
+        assert not any(e["event"] == "batch_committed" for e in consumer.events())
+
+        release.touch()
+        wait_for(
+            "the time lag back to 0",
+            lambda: all(age == 0 for age in ages().values()) and ages(),
+            consumer,
+        )
+        assert any(e["event"] == "batch_committed" for e in consumer.events())
