@@ -50,6 +50,23 @@ class Batch:
     def size(self) -> int:
         return len(self.values)
 
+    def offset_ranges(self) -> dict[str, dict[int, tuple[int, int]]]:
+        """Per topic and partition, the offsets ``[from, to)`` of the records this batch holds
+        (``to`` is where its ledger stands after it; a batch past transaction markers alone
+        has from == to), the reference topics' included."""
+        lowest: dict[int, int] = {}
+        for partition, offset in zip(
+            self.origins["partition"].to_list(), self.origins["offset"].to_list(), strict=True
+        ):
+            lowest[partition] = min(offset, lowest.get(partition, offset))
+        ranges = {
+            self.topic: {p: (lowest.get(p, to), to) for p, to in sorted(self.next_offsets.items())}
+        }
+        for topic, stand in (self.reference.stands if self.reference else {}).items():
+            ranges[topic] = {p: (stand.from_offsets.get(p, to), to)
+                             for p, to in sorted(stand.next_offsets.items())}  # fmt: skip
+        return ranges
+
 
 def build_batch(
     batch_id: int,

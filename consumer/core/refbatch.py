@@ -64,6 +64,7 @@ class TopicStand:
     next_offsets: dict[int, int]
     first_offsets: dict[int, int] = field(default_factory=dict)
     skipped: dict[int, tuple[int, int]] = field(default_factory=dict)  # deleted by retention
+    from_offsets: dict[int, int] = field(default_factory=dict)  # the batch's lowest offsets
 
 
 @dataclass(frozen=True)

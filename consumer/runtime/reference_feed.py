@@ -125,8 +125,10 @@ class ReferenceFeed:
         assert self._topics is not None
         starts = self._topics.starts[topic]
         after: dict[int, int] = {}
+        lowest: dict[int, int] = {}
         for partition, offset in zip(records.partitions, records.offsets, strict=True):
             after[partition] = max(after.get(partition, 0), offset + 1)
+            lowest[partition] = min(lowest.get(partition, offset), offset)
         for partition, position in reading.items():
             if partition in after and position > after[partition]:
                 after[partition] = position  # past transaction markers
@@ -137,7 +139,7 @@ class ReferenceFeed:
                 self._reported_gaps.add((topic, partition))
                 skipped[partition] = gap
         first = {p: starts[p].first_offset for p in after}
-        return TopicStand(self._topics.topic_ids.get(topic), after, first, skipped)
+        return TopicStand(self._topics.topic_ids.get(topic), after, first, skipped, lowest)
 
     def _read_files(self) -> Reference | None:
         try:

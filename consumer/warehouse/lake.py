@@ -11,6 +11,7 @@ fresh snapshot (``CommitConflictError`` is transient).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
 import secrets
@@ -156,12 +157,35 @@ class LakeWarehouse:
                 ledgers.advance_reference(con, batch.reference.stands, batch.batch_id)
             statements.insert_accounting(con, plan, rejects, step)
             ledgers.advance(con, plan, self._epochs)
+            self._describe_snapshot(con, batch)
             before_commit(rejects)
             return plan.result(rejects, written.versions, written.redeliveries)
 
         result = self._run_in_transaction(write, f"write batch {batch.batch_id}")
         faults.hit("fail_db_commit", number)
         return result
+
+    def _describe_snapshot(self, con: Connection, batch: Batch) -> None:
+        """The batch's snapshot says what it holds, in DuckLake's own fields: the member as
+        author, the batch in the message, and as extra info (JSON) the offsets of every topic
+        it read, so that anything outside the consumer can tell what a snapshot contains."""
+        ranges = batch.offset_ranges()
+        info = {
+            "batch_id": batch.batch_id,
+            "topic_ids": {batch.topic: batch.topic_id}
+            | {
+                t: s.topic_id
+                for t, s in (batch.reference.stands if batch.reference else {}).items()
+            },
+            "offsets": {
+                topic: {str(p): [low, high] for p, (low, high) in parts.items()}
+                for topic, parts in ranges.items()
+            },
+        }
+        con.execute(
+            f"CALL {ALIAS}.set_commit_message(?, ?, extra_info => ?)",
+            [self.member, f"batch {batch.batch_id}: {batch.size} records", json.dumps(info)],
+        )
 
     def reconnect(self) -> None:
         """Called before each retry. After a commit conflict the connection is sound: keep it
