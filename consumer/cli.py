@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from consumer import flags, wiring
-from consumer.commands import audit, htmlreport, maintain, reading
+from consumer.commands import audit, htmlreport, maintain, reading, redrive_cli
 from consumer.core.accounting import describe_problems
 from consumer.core.windows import Window
 from consumer.errors import ConfigError, PipelineError
@@ -112,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--format", choices=["table", "json"], default="table", help="output format")
     audit.set_defaults(handler=_audit)
     maintain.add_parser(commands)
+    redrive_cli.add_parser(commands)
     return parser
 
 

@@ -9,6 +9,7 @@ import gc
 import sys
 from contextlib import ExitStack
 
+from consumer.commands import redrive
 from consumer.core import native
 from consumer.faults import NO_FAULTS, Faults
 from consumer.kafka.deadletter import DeadLetters
@@ -136,9 +137,14 @@ def open_warehouse(settings: Settings, faults: Faults) -> DuckDBWarehouse | Lake
 
 def open_channel(warehouse: DuckDBWarehouse) -> Channel | None:
     """The local channel beside the file, through which ``query`` and ``sql`` read it while
-    this process holds it; a consumer without one still runs (reads then wait for it)."""
+    this process holds it, and ``redrive`` runs in it; a consumer without one still runs
+    (reads then wait for it)."""
     try:
-        return Channel(socket_path(warehouse.path), warehouse.cursor)
+        return Channel(
+            socket_path(warehouse.path),
+            warehouse.cursor,
+            lambda request: redrive.answer(warehouse, request),
+        )
     except OSError as exc:  # e.g. a path too long for a Unix socket
         log.warning("local_channel_unavailable", error=str(exc))
         return None

@@ -26,7 +26,8 @@ log = get_logger("consumer.audit")
 OUTCOMES = ("loaded", "duplicate", "rejected")
 COLUMNS = (
     "partition", "log_start", "first_read", "ledger", "end", "lag", "loaded", "duplicate",
-    "rejected", "markers", "aborted", "retention_skipped", "deleted_since_read", "status",
+    "rejected", "markers", "aborted", "retention_skipped", "deleted_since_read", "redriven",
+    "status",
 )  # fmt: skip
 
 
@@ -46,6 +47,7 @@ def audit(held: Accounts, settings: KafkaSettings, timeout: float = 30.0) -> lis
     ledger = held.ledger(topic)
     places = held.places(topic, topic_id)
     skipped = held.skipped(topic, topic_id)
+    redriven = held.redriven(topic, topic_id)
     results = []
     for partition in sorted(set(marks) | set(ledger)):
         low, high = marks.get(partition, (0, 0))
@@ -72,6 +74,7 @@ def audit(held: Accounts, settings: KafkaSettings, timeout: float = 30.0) -> lis
             data=data,
             aborted=aborted,
             skipped=skipped.get(partition, 0),
+            redriven=redriven.get(partition, 0),
         )
         results.append(audit_partition(facts))
     return results

@@ -22,6 +22,7 @@ class PartitionFacts:
     data: Collection[int]  # offsets a read_committed reader gets in the verified range
     aborted: Collection[int] = ()  # offsets of aborted transactions (a read_uncommitted extra)
     skipped: int = 0  # offsets recorded as deleted by retention before they were read
+    redriven: int = 0  # rejected offsets loaded or dropped since by a redrive (informative)
 
     @property
     def verified_from(self) -> int:
@@ -64,6 +65,7 @@ def audit_partition(facts: PartitionFacts) -> PartitionAudit:
     counts["aborted"] = len(aborted)
     counts["markers"] = max(0, (high - low) - len(data) - len(aborted)) if high > low else 0
     counts["retention_skipped"] = facts.skipped
+    counts["redriven"] = facts.redriven
     deleted = max(0, min(facts.log_start, high) - facts.first_read)
     counts["deleted_since_read"] = max(0, deleted - facts.skipped)
     return PartitionAudit(

@@ -88,12 +88,16 @@ def answer(cursor: Cursor, request: dict[str, Any]) -> dict[str, Any]:
     return {"ok": True, "columns": columns, "rows": [[_encode(v) for v in r] for r in values]}
 
 
-class Channel:
-    """Serves requests on the socket from a daemon thread until ``close``."""
+Redrive = Callable[[dict[str, Any]], dict[str, Any]]
 
-    def __init__(self, path: Path, cursor: Cursor) -> None:
+
+class Channel:
+    """Serves requests on the socket from a daemon thread until ``close``: reads (``report``,
+    ``sql``) on a read cursor, and ``redrive`` (a fixed operation, never SQL) when given."""
+
+    def __init__(self, path: Path, cursor: Cursor, redrive: Redrive | None = None) -> None:
         self.path = path
-        handler = _handler(cursor)
+        handler = _handler(cursor, redrive)
         with suppress(FileNotFoundError):
             path.unlink()  # a socket left by a consumer that died: this one holds the file now
         self._server = socketserver.ThreadingUnixStreamServer(str(path), handler)
@@ -111,12 +115,20 @@ class Channel:
             self.path.unlink()
 
 
-def _handler(cursor: Cursor) -> type[socketserver.StreamRequestHandler]:
+def _handler(cursor: Cursor, redrive: Redrive | None) -> type[socketserver.StreamRequestHandler]:
     class Handler(socketserver.StreamRequestHandler):
         def handle(self) -> None:
             try:
                 request = json.loads(self.rfile.readline(MAX_REQUEST))
-                reply = answer(cursor, request if isinstance(request, dict) else {})
+                request = request if isinstance(request, dict) else {}
+                if request.get("op") == "redrive":
+                    reply = (
+                        redrive(request)
+                        if redrive is not None
+                        else {"ok": False, "error": "this consumer does not redrive", "code": 1}
+                    )
+                else:
+                    reply = answer(cursor, request)
             except (json.JSONDecodeError, UnicodeDecodeError):
                 reply = {"ok": False, "error": "the request is not JSON", "code": 2}
             except Exception as exc:  # one failing request must not take the channel down
@@ -131,6 +143,18 @@ def ask(
     path: Path, request: dict[str, Any], timeout: float = 60.0
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Send one request to the consumer holding the file; raise its error as ours."""
+    reply = _exchange(path, request, timeout)
+    rows = [tuple(_decode(v) for v in row) for row in reply["rows"]]
+    return list(reply["columns"]), rows
+
+
+def ask_redrive(path: Path, request: dict[str, Any], timeout: float = 3600.0) -> dict[str, Any]:
+    """Ask the consumer holding the file to redrive; its tally."""
+    tally: dict[str, Any] = _exchange(path, {**request, "op": "redrive"}, timeout)["tally"]
+    return tally
+
+
+def _exchange(path: Path, request: dict[str, Any], timeout: float) -> dict[str, Any]:
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout)
@@ -142,8 +166,8 @@ def ask(
         raise DatabaseError(
             f"the consumer holding the file does not answer on {path}: {exc}"
         ) from exc
-    if not reply.get("ok"):
-        error = ConfigError if reply.get("code") == 2 else DatabaseError
-        raise error(str(reply.get("error")))
-    rows = [tuple(_decode(v) for v in row) for row in reply["rows"]]
-    return list(reply["columns"]), rows
+    if not isinstance(reply, dict) or not reply.get("ok"):
+        body = reply if isinstance(reply, dict) else {}
+        error = ConfigError if body.get("code") == 2 else DatabaseError
+        raise error(str(body.get("error")))
+    return reply

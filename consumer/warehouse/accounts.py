@@ -14,10 +14,18 @@ from consumer.core.positions import LedgerRow
 from consumer.warehouse import duckdb_file, ledgers
 from consumer.warehouse.protocol import Accounts
 
+# Where an offset can be, by outcome: an order loaded, or a reference version stored (a record
+# of a change topic), an identical re-send or re-delivery, a reject.
 PLACES = {
-    "loaded": ("dim_order", "kafka_topic", "kafka_topic_id", "kafka_partition", "kafka_offset"),
-    "duplicate": ("dropped_duplicates", "topic", "topic_id", '"partition"', '"offset"'),
-    "rejected": ("rejected_events", "topic", "topic_id", '"partition"', '"offset"'),
+    "loaded": (
+        "(SELECT kafka_topic AS topic, kafka_topic_id AS topic_id, kafka_partition AS "
+        '"partition", kafka_offset AS "offset" FROM dim_order UNION ALL '
+        'SELECT topic, topic_id, "partition", "offset" FROM user_versions UNION ALL '
+        'SELECT topic, topic_id, "partition", "offset" FROM product_versions UNION ALL '
+        'SELECT topic, topic_id, "partition", "offset" FROM fx_rate_versions)'
+    ),
+    "duplicate": "dropped_duplicates",
+    "rejected": "rejected_events",
 }
 LedgerReader = Callable[[Any, str], dict[int, LedgerRow]]
 
@@ -36,16 +44,26 @@ class TableAccounts:
         """partition -> outcome -> offset -> rows, for the topic with this id (rows written
         before ids were kept have none, and count as this topic's)."""
         found: dict[int, dict[str, dict[int, int]]] = defaultdict(lambda: defaultdict(dict))
-        for outcome, (table, name, id_column, partition, offset) in PLACES.items():
+        for outcome, table in PLACES.items():
             rows = self._con.execute(
-                f"SELECT {partition}, {offset}, count(*) FROM {table} "
-                f"WHERE {name} = $topic AND ({id_column} IS NULL OR {id_column} = $id "
-                "OR $id IS NULL) GROUP BY ALL",
+                f'SELECT "partition", "offset", count(*) FROM {table} AS t '
+                "WHERE topic = $topic AND (topic_id IS NULL OR topic_id = $id OR $id IS NULL) "
+                "GROUP BY ALL",
                 {"topic": topic, "id": topic_id},
             ).fetchall()
             for p, o, n in rows:
                 found[int(p)][outcome][int(o)] = int(n)
         return found
+
+    def redriven(self, topic: str, topic_id: str | None) -> dict[int, int]:
+        """partition -> offsets that were rejected and are loaded or dropped since a redrive."""
+        rows = self._con.execute(
+            'SELECT "partition", count(*) FROM redriven_events '
+            "WHERE topic = $topic AND (topic_id IS NULL OR topic_id = $id OR $id IS NULL) "
+            "GROUP BY ALL",
+            {"topic": topic, "id": topic_id},
+        ).fetchall()
+        return {int(p): int(n) for p, n in rows}
 
     def skipped(self, topic: str, topic_id: str | None) -> dict[int, int]:
         rows = self._con.execute(

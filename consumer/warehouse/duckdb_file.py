@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -22,8 +23,9 @@ from consumer.errors import (
 )
 from consumer.faults import NO_FAULTS, Faults
 from consumer.settings import WarehouseSettings
-from consumer.warehouse import statements
+from consumer.warehouse import redrive, statements
 from consumer.warehouse.protocol import BeforeCommit
+from consumer.warehouse.redrive import Key, Selection, Tally
 from consumer.warehouse.sqlfiles import sql_dir
 from consumer.warehouse.statements import utc_now as _now
 from consumer.warehouse.versions import write_reference
@@ -82,6 +84,7 @@ class DuckDBWarehouse:
         }
         self._con = self._connect()
         self._last_batch_id: int | None = None
+        self._ids = threading.Lock()
 
     @property
     def description(self) -> str:
@@ -163,11 +166,43 @@ class DuckDBWarehouse:
         pass
 
     def next_batch_id(self) -> int:
-        if self._last_batch_id is None:
-            rows = self._con.execute("SELECT coalesce(max(batch_id), 0) FROM load_batches")
-            self._last_batch_id = int(rows.fetchall()[0][0])
-        self._last_batch_id += 1
-        return self._last_batch_id
+        # (asked by the writer and, for a redrive sent through the local channel, another thread)
+        with self._ids:
+            if self._last_batch_id is None:
+                with self._con.cursor() as cursor:
+                    rows = cursor.execute("SELECT coalesce(max(batch_id), 0) FROM load_batches")
+                    self._last_batch_id = int(rows.fetchall()[0][0])
+            self._last_batch_id += 1
+            return self._last_batch_id
+
+    def redrive_chunk(
+        self, selection: Selection, after: Key | None, limit: int, *, dry_run: bool, number: int = 0
+    ) -> Tally:
+        """Read the next ``limit`` rejects again, in one transaction on a connection of its own
+        (the writer's may be inside a batch). It rewrites the topic's ledger rows unchanged:
+        a batch writing them at the same time conflicts with it, and one of the two is redone
+        (the same order_id must not be loaded by both)."""
+        cursor = self._con.cursor()
+        try:
+            cursor.execute("BEGIN TRANSACTION")
+            rows = redrive.one_topic_id(redrive.candidates(cursor, selection, after, limit))
+            if not dry_run and not rows.is_empty():
+                cursor.execute(
+                    "UPDATE kafka_offsets SET batch_id = batch_id WHERE topic = ?",
+                    [selection.topic],
+                )
+            tally = redrive.redrive_rows(
+                cursor, rows, selection.topic, self.next_batch_id(), _now(), dry_run=dry_run,
+                step=self._faults.step(number),
+            )  # fmt: skip
+            cursor.execute("ROLLBACK" if dry_run else "COMMIT")
+            return tally
+        except duckdb.Error as exc:
+            with suppress(duckdb.Error):
+                cursor.execute("ROLLBACK")
+            raise translate(exc, self.path) from exc
+        finally:
+            cursor.close()
 
     def committed_result(self, batch_id: int) -> BatchResult | None:
         with self._con.cursor() as cursor:

@@ -28,10 +28,11 @@ from consumer.core.plan import Batch, BatchResult, plan_batch
 from consumer.core.positions import LedgerRow
 from consumer.errors import PipelineError
 from consumer.faults import NO_FAULTS, Faults
-from consumer.warehouse import ledgers, statements
+from consumer.warehouse import ledgers, redrive, statements
 from consumer.warehouse.extensions import CatalogUnavailableError, CommitConflictError, lake_error
 from consumer.warehouse.lakeconn import ALIAS, StaleTransactionError, connect, transaction
 from consumer.warehouse.protocol import BeforeCommit
+from consumer.warehouse.redrive import Key, Selection, Tally
 from consumer.warehouse.sqlfiles import sql_dir
 from consumer.warehouse.statements import utc_now as _now
 from consumer.warehouse.versions import write_reference
@@ -165,6 +166,36 @@ class LakeWarehouse:
         faults.hit("fail_db_commit", number)
         return result
 
+    def redrive_chunk(
+        self, selection: Selection, after: Key | None, limit: int, *, dry_run: bool, number: int = 0
+    ) -> Tally:
+        """Read the next ``limit`` rejects again, in one DuckLake transaction that touches every
+        ledger of the topic: it conflicts with any batch committed meanwhile (one of them is
+        redone), as a batch with a misrouted order does, since either may load the order."""
+
+        def chunk(con: Connection) -> Tally:
+            rows = redrive.one_topic_id(redrive.candidates(con, selection, after, limit))
+            batch_id = self.next_batch_id()
+            if not dry_run and not rows.is_empty():
+                partitions = max(
+                    self._topic_partitions, 1 + max(ledgers.read(con, selection.topic), default=0)
+                )
+                ledgers.serialise_with_all(con, selection.topic, partitions, set())
+            tally = redrive.redrive_rows(
+                con, rows, selection.topic, batch_id, _now(), dry_run=dry_run, by_rowid=False,
+                step=self._faults.step(number),
+            )  # fmt: skip
+            if dry_run:
+                raise _DryRunError(tally)  # nothing of it is committed
+            message = f"redrive batch {batch_id}: {tally.examined} rejects read again"
+            con.execute(f"CALL {ALIAS}.set_commit_message(?, ?)", [self.member, message])
+            return tally
+
+        try:
+            return self._run_in_transaction(chunk, "redrive rejected records")
+        except _DryRunError as dry:
+            return dry.tally
+
     def _describe_snapshot(self, con: Connection, batch: Batch) -> None:
         """The batch's snapshot says what it holds, in DuckLake's own fields: the member as
         author, the batch in the message, and as extra info (JSON) the offsets of every topic
@@ -255,6 +286,14 @@ class LakeWarehouse:
         finally:
             if cursor:
                 con.close()
+
+
+class _DryRunError(Exception):
+    """Ends a dry run's transaction, which is rolled back, with its tally."""
+
+    def __init__(self, tally: Tally) -> None:
+        super().__init__("dry run")
+        self.tally = tally
 
 
 def migrate(con: Connection) -> None:

@@ -9,6 +9,7 @@ import polars as pl
 
 from consumer.core.plan import Batch, BatchResult
 from consumer.core.positions import LedgerRow
+from consumer.warehouse.redrive import Key, Selection, Tally
 
 BeforeCommit = Callable[[pl.DataFrame], None]
 
@@ -69,6 +70,14 @@ class Warehouse(Protocol):
         self, batch: Batch, before_commit: BeforeCommit, number: int
     ) -> BatchResult: ...
 
+    def redrive_chunk(
+        self, selection: Selection, after: Key | None, limit: int, *, dry_run: bool, number: int = 0
+    ) -> Tally:
+        """Read the next ``limit`` rejects of ``selection`` after ``after`` again, in one
+        transaction that serialises with concurrent batches (rolled back when ``dry_run``);
+        ``number`` counts chunks (for the fault hooks)."""
+        ...
+
     def reconnect(self) -> None:
         """Start over with a fresh connection, after a failed transaction."""
         ...
@@ -86,6 +95,10 @@ class Accounts(Protocol):
 
     def places(self, topic: str, topic_id: str | None) -> dict[int, dict[str, dict[int, int]]]:
         """partition -> outcome (loaded, duplicate, rejected) -> offset -> rows."""
+        ...
+
+    def redriven(self, topic: str, topic_id: str | None) -> dict[int, int]:
+        """partition -> offsets moved out of the rejects by a redrive."""
         ...
 
     def skipped(self, topic: str, topic_id: str | None) -> dict[int, int]:
