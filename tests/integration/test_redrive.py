@@ -23,6 +23,7 @@ from tests.harness import (
     publish,
     run_consumer,
 )
+from tests.lakeharness import Lake, Members, accounted, audit_lake, wait_until
 
 pytestmark = pytest.mark.integration
 RELAX = {"ORDERS_TEST_RELAX": "date_only_created_at"}
@@ -180,3 +181,51 @@ def wait_for_rows(db: Path, sql: str, expected: list[tuple[Any, ...]]) -> None:
                 return
         time.sleep(0.3)
     pytest.fail(f"{sql}: {found} after 60 s, expected {expected}")
+
+
+def test_a_redrive_of_a_lake_beside_its_running_members_survives_a_kill(
+    kafka_bootstrap: str, topic_factory: Any, group_id: str, lake_catalog: str, tmp_path: Path
+) -> None:
+    """Two members load the stream into a lake and keep running; a redrive (relaxed rule) is
+    killed in its second transaction, then run again, while the members load more records,
+    one of them an order the redrive loaded: every offset is accounted for once, the
+    redriven ones at their own offsets, and a third run loads nothing."""
+    topic = topic_factory(partitions=2)
+    lake = Lake(lake_catalog, tmp_path / "lake")
+    members = Members(kafka_bootstrap, topic, group_id, lake, tmp_path)
+    try:
+        for m in (1, 2):
+            members.start(m)
+        publish(kafka_bootstrap, topic, [(b"k", value) for value in STREAM])  # partition of b"k"
+        wait_until("the stream in the lake", lambda: accounted(lake) >= len(STREAM), 120, 0.5)
+        cli_args = ("redrive", "--catalog", lake.catalog, "--topic", topic, "--format", "json",
+                    "--chunk", "1")  # fmt: skip
+        killed = lake_cli(*cli_args, env={**RELAX, "ORDERS_FAULTS": "kill_mid_write@2"})
+        assert killed.returncode == -9, killed.stderr
+        assert audit_lake(lake, kafka_bootstrap, topic).returncode == 0
+        done = lake_cli(*cli_args, env=RELAX)
+        assert done.returncode == 0, done.stderr
+        # o-date again, valid and written otherwise: a conflicting re-send of what was redriven.
+        publish(kafka_bootstrap, topic, [(b"k", order("o-date", "2025-08-02T00:00:00+00:00"))])
+        wait_until("the new record in the lake", lambda: accounted(lake) >= len(STREAM) + 1)
+        third = lake_cli(*cli_args, env=RELAX)
+        assert json.loads(third.stdout)["loaded"] == 0
+    finally:
+        codes = members.stop_all()
+        members.kill_all()
+    assert set(codes.values()) == {0}
+    loaded = lake.rows("SELECT order_id, kafka_offset FROM dim_order ORDER BY 2")
+    assert loaded == [("o-ok", 0), ("o-date", 1), ("o-twice", 2), ("o-other", 4)]
+    assert lake.rows('SELECT "offset", reason FROM rejected_events ORDER BY 1') == [
+        (5, "conflicting_duplicate"), (6, "invalid_json"), (7, "conflicting_duplicate"),
+    ]  # fmt: skip
+    assert lake.rows('SELECT "offset" FROM redriven_events ORDER BY 1') == [(1,), (2,), (3,)]
+    audited = audit_lake(lake, kafka_bootstrap, topic)
+    assert audited.returncode == 0, audited.stdout + audited.stderr
+
+
+def lake_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "consumer", *args], capture_output=True, text=True, timeout=300,
+        cwd=ROOT, check=False, env={**consumer_env(), **env},
+    )  # fmt: skip
