@@ -17,7 +17,7 @@ One pass (``maintain``), each step a DuckLake call in a transaction of its own:
 
 Steps 1 and 2 conflict with members' DELETEs and UPDATEs of the same table (measured on 1.5.5:
 merge and flush against a concurrent DELETE raise ``Transaction conflict`` at COMMIT). The
-members UPDATE their ledgers and ``dim_guard`` in every batch, so those tables are left alone
+members UPDATE their ledgers in every batch, so those tables are left alone
 (they are inlined, one row each, and hold no files); each step is retried on
 ``CommitConflictError``, table by table, so one conflict redoes one table's work.
 """
@@ -44,7 +44,8 @@ from orders_common.logs import get_logger
 log = get_logger("maintenance")
 ALIAS = "lake"
 LAKE = f"'{ALIAS}'"
-# Left alone: updated by every batch (a merge would conflict with each of them), and inlined.
+# Left alone (besides the ledgers): the guard of lakes made before history, which their older
+# members updated in every batch.
 SKIPPED = ("dim_guard",)
 ORPHAN_MIN_AGE = timedelta(minutes=10)
 EXPIRE_MIN_AGE = timedelta(seconds=5 * MAX_TRANSACTION_SECONDS)
