@@ -10,7 +10,6 @@ fresh snapshot (``CommitConflictError`` is transient).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -28,12 +27,11 @@ from consumer.core.plan import Batch, BatchResult, plan_batch
 from consumer.core.positions import LedgerRow
 from consumer.errors import PipelineError
 from consumer.faults import NO_FAULTS, Faults
-from consumer.warehouse import ledgers, redrive, statements
+from consumer.warehouse import lakeschema, ledgers, redrive, statements
 from consumer.warehouse.extensions import CatalogUnavailableError, CommitConflictError, lake_error
 from consumer.warehouse.lakeconn import ALIAS, StaleTransactionError, connect, transaction
 from consumer.warehouse.protocol import BeforeCommit
 from consumer.warehouse.redrive import Key, Selection, Tally
-from consumer.warehouse.sqlfiles import sql_dir
 from consumer.warehouse.statements import utc_now as _now
 from consumer.warehouse.versions import write_reference
 from orders_common.logs import get_logger
@@ -252,7 +250,7 @@ class LakeWarehouse:
         already", measured with 3 members) and try again, and then find the work done."""
         for attempt in range(1, SCHEMA_ATTEMPTS + 1):
             try:
-                self._run_in_transaction(migrate, "create the lake's tables")
+                self._run_in_transaction(lakeschema.migrate, "create the lake's tables")
                 return
             except CommitConflictError:
                 if attempt == SCHEMA_ATTEMPTS:
@@ -294,28 +292,6 @@ class _DryRunError(Exception):
     def __init__(self, tally: Tally) -> None:
         super().__init__("dry run")
         self.tally = tally
-
-
-def migrate(con: Connection) -> None:
-    """The lake's scripts (sql/lake/) that have not run yet, in order, and the views (replaced
-    only when their text changed: a DDL commit conflicts with the other members')."""
-    con.execute(
-        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, "
-        "applied_at TIMESTAMP NOT NULL)"
-    )
-    applied = {row[0] for row in con.execute("SELECT version FROM schema_version").fetchall()}
-    for script in sorted((sql_dir() / "lake").glob("[0-9][0-9][0-9]_*.sql")):
-        version = int(script.name[:3])
-        if version not in applied:
-            con.execute(script.read_text())
-            con.execute("INSERT INTO schema_version VALUES (?, ?)", [version, _now()])
-    views = (sql_dir() / "views" / "history.sql").read_text()
-    stamp = hashlib.sha256(views.encode()).hexdigest()[:16]
-    con.execute("CREATE TABLE IF NOT EXISTS lake_meta (key VARCHAR NOT NULL, value VARCHAR)")
-    if con.execute("SELECT value FROM lake_meta WHERE key = 'views'").fetchall() != [(stamp,)]:
-        con.execute(views)
-        con.execute("DELETE FROM lake_meta WHERE key = 'views'")
-        con.execute("INSERT INTO lake_meta VALUES ('views', ?)", [stamp])
 
 
 __all__ = ["LakeWarehouse", "PipelineError", "connect"]

@@ -3,6 +3,9 @@ default."""
 
 from __future__ import annotations
 
+import threading
+from pathlib import Path
+
 import pytest
 
 from consumer.errors import ConfigError, InjectedFaultError
@@ -68,9 +71,9 @@ class Recorder(Faults):
 
 
 def test_a_statement_step_hits_its_point_and_the_write_faults_only_after_dim_order() -> None:
-    """Each statement of a batch's transaction is a point of its own; kill_mid_write and
-    fail_db_write come right after the dim_order insert (inserts made, nothing committed),
-    nowhere else."""
+    """Each statement of a batch's transaction is a point of its own; kill_mid_write,
+    fail_db_write and hold_db_write come right after the dim_order insert (inserts made,
+    nothing committed), nowhere else."""
     faults = Recorder()
     step = faults.step(4)
     for name in ("dim_order", "fact_sales", "load_batches"):
@@ -79,6 +82,7 @@ def test_a_statement_step_hits_its_point_and_the_write_faults_only_after_dim_ord
         ("statement:dim_order", 4),
         ("kill_mid_write", 4),
         ("fail_db_write", 4),
+        ("hold_db_write", 4),
         ("statement:fact_sales", 4),
         ("statement:load_batches", 4),
     ]
@@ -89,3 +93,20 @@ def test_fail_db_write_fires_at_the_dim_order_step_of_its_batch() -> None:
     step("fact_sales")
     with pytest.raises(InjectedFaultError, match="fail_db_write at batch 2"):
         step("dim_order")
+
+
+def test_a_hold_point_waits_for_its_release_file(tmp_path: Path) -> None:
+    """hold_db_write@1 blocks the batch until ORDERS_FAULTS_RELEASE exists; without that
+    variable the plan is refused, naming it."""
+    release = tmp_path / "release"
+    plan = Faults.from_env({"ORDERS_FAULTS": "hold_db_write@1",
+                            "ORDERS_FAULTS_RELEASE": str(release)})  # fmt: skip
+    held = threading.Thread(target=plan.hit, args=("hold_db_write", 1), daemon=True)
+    held.start()
+    held.join(0.3)
+    assert held.is_alive()  # still holding: the file is not there
+    release.touch()
+    held.join(10)
+    assert not held.is_alive()
+    with pytest.raises(ConfigError, match="ORDERS_FAULTS_RELEASE"):
+        Faults.from_env({"ORDERS_FAULTS": "hold_db_write@1"})
