@@ -1,0 +1,137 @@
+"""S3 settings from the environment: checked, written into DuckDB's secret quoted, kept out of
+error lines; the store's failures classified for the retry loop."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from consumer.errors import ConfigError, DatabaseError
+from consumer.warehouse.extensions import (
+    CatalogUnavailableError,
+    lake_error,
+    load_extensions,
+    redact,
+)
+from consumer.warehouse.objectstore import S3Settings, StorageUnavailableError, classify, scrub
+
+KEYS = {"AWS_ACCESS_KEY_ID": "AKIA-test", "AWS_SECRET_ACCESS_KEY": "wJalr-secret"}
+
+
+def secret_row(settings: S3Settings) -> dict[str, str]:
+    """The secret DuckDB made of ``settings.secret_sql()``, as DuckDB describes it."""
+    con = duckdb.connect(config={"autoinstall_known_extensions": False})
+    load_extensions(con, remote=True)
+    con.execute(settings.secret_sql())
+    rows = con.execute("SELECT secret_string FROM duckdb_secrets() WHERE name = 'lake_s3'")
+    (text,) = rows.fetchone() or ("",)
+    return dict(part.split("=", 1) for part in text.split(";") if "=" in part)
+
+
+def test_values_with_quotes_reach_the_secret_whole_and_inject_nothing() -> None:
+    """A quote in a value is part of the value: the key id keeps it, and an attempt to smuggle
+    an option in through the region or the key changes no other option."""
+    settings = S3Settings.from_env(
+        {
+            "AWS_ACCESS_KEY_ID": "it's-a-key",
+            "AWS_SECRET_ACCESS_KEY": "se'cret', ENDPOINT 'evil.example:1",
+            "AWS_REGION": "eu-west-1', USE_SSL 'false",
+            "ORDERS_S3_ENDPOINT": "127.0.0.1:9000",
+            "ORDERS_S3_USE_SSL": "true",
+        }
+    )
+    secret = secret_row(settings)
+    assert secret["key_id"] == "it's-a-key"
+    assert secret["region"] == "eu-west-1', USE_SSL 'false"
+    assert secret["endpoint"] == "127.0.0.1:9000"
+    assert secret["use_ssl"] == "true"
+    assert secret["secret"] == "redacted"
+
+
+def test_an_endpoint_without_keys_makes_an_anonymous_secret_pointing_at_it() -> None:
+    """A local S3-compatible server without credentials: requests go to its endpoint, over
+    plain HTTP, path-style, unsigned."""
+    settings = S3Settings.from_env(
+        {"ORDERS_S3_ENDPOINT": "127.0.0.1:8333", "ORDERS_S3_USE_SSL": "false"}
+    )
+    assert settings.configured
+    secret = secret_row(settings)
+    assert (secret["endpoint"], secret["use_ssl"], secret["url_style"]) == (
+        "127.0.0.1:8333",
+        "false",
+        "path",
+    )
+    assert "key_id" not in secret
+
+
+def test_defaults_are_those_of_aws_s3() -> None:
+    """No endpoint: https, virtual-host style, us-east-1; and nothing set is no secret at all."""
+    settings = S3Settings.from_env(KEYS)
+    assert (settings.use_ssl, settings.url_style, settings.region) == (True, "vhost", "us-east-1")
+    assert not S3Settings.from_env({"AWS_REGION": "eu-west-1"}).configured
+
+
+@pytest.mark.parametrize(
+    ("env", "names"),
+    [
+        ({"AWS_ACCESS_KEY_ID": "k"}, "AWS_SECRET_ACCESS_KEY"),
+        ({"AWS_SECRET_ACCESS_KEY": "s"}, "AWS_ACCESS_KEY_ID"),
+        ({"ORDERS_S3_USE_SSL": "maybe"}, "ORDERS_S3_USE_SSL"),
+        ({"ORDERS_S3_URL_STYLE": "virtual"}, "ORDERS_S3_URL_STYLE"),
+        ({"ORDERS_S3_ENDPOINT": "http://127.0.0.1:9000"}, "ORDERS_S3_ENDPOINT"),
+    ],
+)
+def test_a_bad_setting_is_a_config_error_naming_its_variable(
+    env: dict[str, str], names: str
+) -> None:
+    with pytest.raises(ConfigError, match=names):
+        S3Settings.from_env(env)
+
+
+def test_the_secret_key_never_shows_in_repr_or_in_error_lines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Not in the settings' repr, and not in a DuckDB message that quotes the statement."""
+    for name, value in KEYS.items():
+        monkeypatch.setenv(name, value)
+    settings = S3Settings.from_env()
+    assert "wJalr-secret" not in repr(settings)
+    quoted = "Parser Error: syntax error\nLINE 1: ... SECRET 'wJalr-secret', REGION ..."
+    assert "wJalr-secret" not in redact(quoted)
+    assert "wJalr-secret" not in str(lake_error(duckdb.ParserException(quoted), "attach"))
+    assert scrub("a 'wJalr-secret' b") == "a '***' b"
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        # Messages as DuckDB 1.5.5's httpfs raised them against a local SeaweedFS.
+        (
+            "IO Error: Could not connect to server error for HTTP GET to "
+            "'http://127.0.0.1:1/bucket/?encoding-type=url&list-type=2&prefix=p'",
+            StorageUnavailableError,
+        ),
+        (
+            "HTTP Error: HTTP GET error on 'http://127.0.0.1:8333/b/x.parquet' (HTTP 503)",
+            StorageUnavailableError,
+        ),
+        (
+            "HTTP Error: HTTP GET error on 'http://127.0.0.1:8333/b/?list-type=2' (HTTP 403)",
+            ConfigError,
+        ),
+        (
+            "HTTP Error: HTTP GET error on 'http://127.0.0.1:8333/nope/?list-type=2' (HTTP 404) "
+            "NoSuchBucket",
+            ConfigError,
+        ),
+        # The catalog's own failures stay the catalog's.
+        ("IO Error: SSL SYSCALL error: EOF detected", CatalogUnavailableError),
+        ("Catalog Error: Table with name nope does not exist!", ConfigError),
+        ("Binder Error: something else", DatabaseError),
+    ],
+)
+def test_store_failures_are_classified_for_the_retry_loop(text: str, kind: type) -> None:
+    """An outage of the store is retried; refused credentials or a missing bucket are not."""
+    error = lake_error(duckdb.IOException(text), "write batch 1")
+    assert type(error) is kind, classify(text)
+    assert "\n" not in str(error)
