@@ -48,10 +48,13 @@ def connect(catalog: str, data_path: str | None, *, read_only: bool) -> duckdb.D
         # A writer's local data path needs no S3; a reader learns the data path at the attach.
         if objectstore.is_remote(data_path) or (settings.configured and data_path is None):
             s3_secret(con, settings)
+        # Before the attach, which writes a new lake's data path into its catalog for good.
+        check_data_path(con, settings, data_path)
         attach_lake(con, catalog, data_path, alias=ALIAS, read_only=read_only)
         con.execute(f"USE {ALIAS}")
         set_commit_retries(con, COMMIT_RETRIES, wait_ms=50)
-        check_data_path(con, settings)
+        if data_path is None:
+            check_data_path(con, settings, data_path_of(con))
     except duckdb.Error as exc:
         con.close()
         raise lake_error(exc, "cannot open the lake") from exc
@@ -68,20 +71,22 @@ def data_path_of(con: duckdb.DuckDBPyConnection) -> str | None:
     return str(row[0]) if row and row[0] else None
 
 
-def check_data_path(con: duckdb.DuckDBPyConnection, settings: S3Settings) -> None:
+def check_data_path(con: duckdb.DuckDBPyConnection, settings: S3Settings, path: str | None) -> None:
     """Once per process and data path on S3: one listing under it, so that a wrong endpoint,
     keys refused, a missing bucket or TLS against a plain-HTTP store is one line and exit 2 at
     start (not a failed batch later)."""
-    path = data_path_of(con)
-    if not objectstore.is_remote(path) or path in _REACHED:
+    if path is None or not objectstore.is_remote(path) or path.rstrip("/") in _REACHED:
         return
-    assert path is not None
+    load_extensions(con, remote=True)  # (loaded already, unless the path came from the catalog)
     try:
         con.execute("SELECT count(*) FROM glob(?)", [objectstore.probe_pattern(path)]).fetchall()
     except duckdb.Error as exc:
-        context = f"cannot use the data path {path}: {objectstore.hint(str(exc), settings)}"
-        raise ConfigError(str(lake_error(exc, context))) from exc
-    _REACHED.add(path)
+        text = str(exc)
+        raise ConfigError(
+            f"cannot use the data path {path}: {objectstore.hint(text, settings)} "
+            f"({objectstore.brief(text)})"
+        ) from exc
+    _REACHED.add(path.rstrip("/"))
 
 
 @contextmanager

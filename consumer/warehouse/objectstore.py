@@ -33,7 +33,10 @@ VARIABLES = (
 )  # fmt: skip
 SECRET_VARIABLES = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
-# httpfs's messages (DuckDB 1.5.5) for a store that does not answer or failed on its side.
+# httpfs's messages (DuckDB 1.5.5, measured against SeaweedFS) for a store that does not answer,
+# and for settings no retry mends; an HTTP status decides first ("(HTTP 404 Not Found)", "(HTTP
+# code 404)"): 429 and 5xx are the store's own trouble, 400/401/403 and a missing bucket ours.
+STATUS = re.compile(r"\(HTTP (?:code )?(\d{3})\b")
 UNAVAILABLE = (
     "Could not connect to server",
     "Could not establish connection",
@@ -41,31 +44,10 @@ UNAVAILABLE = (
     "Connection reset",
     "Failed to read connection",
     "Failed to write connection",
-    "Connection timed out",
-    "Timeout",
     "timed out",
-    "(HTTP 500)",
-    "(HTTP 502)",
-    "(HTTP 503)",
-    "(HTTP 504)",
-    "Internal Server Error",
-    "Service Unavailable",
-    "SlowDown",
+    "Timeout",
 )
-# ... and for settings no retry mends.
-MISCONFIGURED = (
-    "(HTTP 400)",
-    "(HTTP 401)",
-    "(HTTP 403)",
-    "Authentication Failure",
-    "NoSuchBucket",
-    "InvalidAccessKeyId",
-    "SignatureDoesNotMatch",
-    "SSL",
-    "TLS",
-    "Could not resolve hostname",
-    "Could not resolve host",
-)
+MISCONFIGURED = ("NoSuchBucket", "SSL", "TLS", "Could not resolve hostname")
 
 
 class StorageUnavailableError(TransientError):
@@ -149,6 +131,13 @@ def classify(text: str) -> type[PipelineError] | None:
         return None
     if any(s in text for s in MISCONFIGURED):
         return ConfigError
+    if match := STATUS.search(text):
+        code = int(match.group(1))
+        if code == 429 or code >= 500:
+            return StorageUnavailableError
+        if code in (400, 401, 403):
+            return ConfigError
+        return None  # a 404 of a data file: the lake lost a file, not a setting
     if any(s in text for s in UNAVAILABLE):
         return StorageUnavailableError
     return None
@@ -173,14 +162,23 @@ def probe_pattern(data_path: str) -> str:
     return f"{data_path.rstrip('/')}/orders-pipeline-probe-{'[0-9]' * 3}"
 
 
+def brief(text: str) -> str:
+    """httpfs's first line and the store's error code line ("NoSuchBucket: ..."), without the
+    advice paragraphs and the statement DuckDB appends."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    codes = [ln for ln in lines[1:] if re.match(r"[A-Z][A-Za-z]+: ", ln) and ln[:5] != "LINE "]
+    return scrub(" - ".join(lines[:1] + codes[:1]))
+
+
 def hint(text: str, settings: S3Settings) -> str:
     """What to check, for a failure of the start-up probe."""
     where = settings.describe()
     if re.search(r"SSL|TLS", text):
         return f"TLS failed with {where}: does it serve https? (ORDERS_S3_USE_SSL)"
-    if any(s in text for s in ("(HTTP 403)", "(HTTP 401)", "Authentication Failure")):
+    status = STATUS.search(text)
+    if status and status.group(1) in ("401", "403"):
         return "the store refused the credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)"
-    if "NoSuchBucket" in text or "(HTTP 404)" in text:
+    if "NoSuchBucket" in text:
         return "the bucket does not exist"
     if any(s in text for s in (*UNAVAILABLE, "resolve")):
         return f"nothing answers at {where} (ORDERS_S3_ENDPOINT, ORDERS_S3_USE_SSL)"

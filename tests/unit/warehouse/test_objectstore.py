@@ -13,7 +13,14 @@ from consumer.warehouse.extensions import (
     load_extensions,
     redact,
 )
-from consumer.warehouse.objectstore import S3Settings, StorageUnavailableError, classify, scrub
+from consumer.warehouse.objectstore import (
+    S3Settings,
+    StorageUnavailableError,
+    brief,
+    classify,
+    hint,
+    scrub,
+)
 
 KEYS = {"AWS_ACCESS_KEY_ID": "AKIA-test", "AWS_SECRET_ACCESS_KEY": "wJalr-secret"}
 
@@ -102,6 +109,15 @@ def test_the_secret_key_never_shows_in_repr_or_in_error_lines(
     assert scrub("a 'wJalr-secret' b") == "a '***' b"
 
 
+REFUSED_KEYS = (
+    "HTTP Error: HTTP GET error reading 's3://bucket-one/wh/orders-pipeline-probe-' in region "
+    "'us-east-1' (HTTP 403 Forbidden)\n\nSignatureDoesNotMatch: The request signature we "
+    "calculated does not match the signature you provided. Check your key and signing method.\n\n"
+    "Authentication Failure - this is usually caused by invalid or missing credentials.\n"
+    "* Credentials are provided, but they did not work.\n\nLINE 1: SELECT count(*) FROM glob(?)"
+)
+
+
 @pytest.mark.parametrize(
     ("text", "kind"),
     [
@@ -112,17 +128,30 @@ def test_the_secret_key_never_shows_in_repr_or_in_error_lines(
             StorageUnavailableError,
         ),
         (
-            "HTTP Error: HTTP GET error on 'http://127.0.0.1:8333/b/x.parquet' (HTTP 503)",
+            "HTTP Error: HTTP GET error reading 'http://127.0.0.1:8333/b/x.parquet' in region "
+            "'us-east-1' (HTTP 503 Service Unavailable)",
             StorageUnavailableError,
         ),
+        (REFUSED_KEYS, ConfigError),
         (
-            "HTTP Error: HTTP GET error on 'http://127.0.0.1:8333/b/?list-type=2' (HTTP 403)",
+            "HTTP Error: Unable to connect to URL s3://b/wh/y.parquet: Forbidden (HTTP code 403)"
+            "\n\nSignatureDoesNotMatch: The request signature we calculated does not match",
             ConfigError,
         ),
         (
-            "HTTP Error: HTTP GET error on 'http://127.0.0.1:8333/nope/?list-type=2' (HTTP 404) "
-            "NoSuchBucket",
+            "HTTP Error: HTTP GET error reading 's3://no-such-bucket/wh/p' in region 'us-east-1' "
+            "(HTTP 404 Not Found)\n\nNoSuchBucket: The specified bucket does not exist",
             ConfigError,
+        ),
+        (
+            "IO Error: SSL connect error error for HTTP GET to 'https://127.0.0.1:8333/b/?list'",
+            ConfigError,
+        ),
+        # A data file gone is no setting (and no outage): the lake lost it.
+        (
+            "HTTP Error: HTTP GET error reading 's3://b/wh/main/f.parquet' in region 'us-east-1' "
+            "(HTTP 404 Not Found)",
+            DatabaseError,
         ),
         # The catalog's own failures stay the catalog's.
         ("IO Error: SSL SYSCALL error: EOF detected", CatalogUnavailableError),
@@ -135,3 +164,20 @@ def test_store_failures_are_classified_for_the_retry_loop(text: str, kind: type)
     error = lake_error(duckdb.IOException(text), "write batch 1")
     assert type(error) is kind, classify(text)
     assert "\n" not in str(error)
+
+
+def test_a_probe_failure_reads_as_what_to_check_in_one_short_line() -> None:
+    """The store's error code is kept; DuckDB's advice paragraphs and statement are not."""
+    settings = S3Settings.from_env({"ORDERS_S3_ENDPOINT": "127.0.0.1:8333"})
+    assert "refused the credentials" in hint(REFUSED_KEYS, settings)
+    assert brief(REFUSED_KEYS) == (
+        "HTTP Error: HTTP GET error reading 's3://bucket-one/wh/orders-pipeline-probe-' in region "
+        "'us-east-1' (HTTP 403 Forbidden) - SignatureDoesNotMatch: The request signature we "
+        "calculated does not match the signature you provided. Check your key and signing method."
+    )
+    refused = (
+        "IO Error: Could not connect to server error for HTTP GET to 'https://127.0.0.1:8333/'"
+    )
+    assert hint(refused, settings) == (
+        "nothing answers at https://127.0.0.1:8333 (ORDERS_S3_ENDPOINT, ORDERS_S3_USE_SSL)"
+    )
