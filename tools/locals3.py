@@ -363,6 +363,7 @@ class LocalS3:
         if pid_alive(pid):
             self.kill()
         self.pid_file.unlink(missing_ok=True)
+        self._remove_sockets()
         return True
 
     def kill(self) -> None:
@@ -373,14 +374,22 @@ class LocalS3:
             while pid_alive(pid):
                 time.sleep(0.05)
         self.pid_file.unlink(missing_ok=True)
+        self._remove_sockets()
+
+    def _remove_sockets(self) -> None:
+        """weed leaves a Unix socket per gRPC port in /tmp (a path it does not let us choose)."""
+        for name in ("master", "volume", "filer", "s3"):
+            Path(f"/tmp/seaweedfs-{name}-grpc-{self.ports[name + '_grpc']}.sock").unlink(
+                missing_ok=True
+            )
 
     def restart(self, timeout: float = 120.0) -> None:
         self.stop()
         self.start(timeout)
 
     def remove(self) -> None:
-        """Stop the server and delete its data directory."""
-        self.stop()
+        """Kill the server (its data are going anyway) and delete its data directory."""
+        self.kill()
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
     @staticmethod

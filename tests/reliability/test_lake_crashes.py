@@ -52,6 +52,15 @@ def started() -> Iterator[list[Members]]:
     yield from killed_at_end()
 
 
+@pytest.fixture(params=["dir", "s3"])
+def data_path(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """The lake's Parquet files in a directory, or on the S3 server (tests/conftest.py)."""
+    if request.param == "s3":
+        path: str = request.getfixturevalue("s3_data_path")
+        return path
+    return tmp_path / "lake"
+
+
 def members_for(bootstrap: str, topic: str, lake: Lake, workdir: Path, *extra: str) -> Members:
     return Members(bootstrap, topic, f"g-{uuid.uuid4().hex[:10]}", lake, workdir, (*FLAGS, *extra))
 
@@ -120,14 +129,16 @@ def test_a_zombie_member_frozen_past_its_session_timeout_writes_nothing_late(
     lake_catalog: str,
     tmp_path: Path,
     *,
+    data_path: Path | str,
     report: Report,
     started: list[Members],
 ) -> None:
     """A member SIGSTOPped past its session timeout loses its partitions to the others; once
     SIGCONTed it commits no batch of a partition it lost: it either stops fenced (exit 1,
-    one line) or rejoins and writes only what it was given again. The lake equals the oracle."""
+    one line) or rejoins and writes only what it was given again. The lake equals the oracle,
+    with its data in a directory or on S3."""
     topic = topic_factory(PARTITIONS)
-    lake = Lake(lake_catalog, tmp_path / "lake")
+    lake = Lake(lake_catalog, data_path)
     users, products, ref_flags = reference_files(tmp_path, 900)
     stream = placed(hostile_stream(900, seed=41), PARTITIONS)
     members = members_for(kafka_bootstrap, topic, lake, tmp_path, *ref_flags)
@@ -186,7 +197,8 @@ def test_a_zombie_member_frozen_past_its_session_timeout_writes_nothing_late(
             )
     finish(members, lake, len(stream))
     expected = assert_complete(lake, kafka_bootstrap, topic, users, products)
-    figures = Figures(f"lake: zombie ({'fenced, exit 1' if fenced else 'rejoined'})")
+    where = "" if isinstance(data_path, Path) else " on S3"
+    figures = Figures(f"lake{where}: zombie ({'fenced, exit 1' if fenced else 'rejoined'})")
     figures.kills["SIGSTOP past session"] += 1
     figures.records = len(expected.loaded) + len(expected.duplicates) + len(expected.rejected)
     figures.rejected_expected = figures.rejected_actual = len(expected.rejected)

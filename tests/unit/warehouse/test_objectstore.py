@@ -3,10 +3,13 @@ error lines; the store's failures classified for the retry loop."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 import pytest
 
 from consumer.errors import ConfigError, DatabaseError
+from consumer.warehouse import lakeconn
 from consumer.warehouse.extensions import (
     CatalogUnavailableError,
     lake_error,
@@ -181,3 +184,19 @@ def test_a_probe_failure_reads_as_what_to_check_in_one_short_line() -> None:
     assert hint(refused, settings) == (
         "nothing answers at https://127.0.0.1:8333 (ORDERS_S3_ENDPOINT, ORDERS_S3_USE_SSL)"
     )
+
+
+def test_a_duckdb_error_while_a_lake_reader_is_in_use_becomes_a_one_line_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """What made `query --catalog` print a traceback: an error raised by a read on the lake
+    (not by the attach) left the reader untranslated. It is a PipelineError now, and the
+    connection is closed."""
+    con = duckdb.connect()
+    monkeypatch.setattr(lakeconn, "connect", lambda *_args, **_kw: con)
+    with pytest.raises(DatabaseError) as info, lakeconn.reader("postgres:host=x") as reader:
+        reader.execute(f"SELECT * FROM read_parquet('{tmp_path}/missing/*.parquet')")
+    assert str(info.value).startswith("cannot read the lake: IO Error: No files found")
+    assert "\n" not in str(info.value)
+    with pytest.raises(duckdb.ConnectionException):
+        con.execute("SELECT 1")
