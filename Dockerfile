@@ -6,6 +6,37 @@
 # Configuration comes from the environment (ORDERS_*); see docs/operations.md.
 
 ARG PYTHON_IMAGE=python:3.11-slim
+# The Rust toolchain that builds the parse's native tier: at least native/Cargo.toml's
+# rust-version (tests/unit/test_deploy_image.py checks it).
+ARG RUST_IMAGE=rust:1.87-slim
+
+# ---------------------------------------------------------------------------------------------
+# rust: only where the native stage takes its toolchain from
+# ---------------------------------------------------------------------------------------------
+FROM ${RUST_IMAGE} AS rust
+
+# ---------------------------------------------------------------------------------------------
+# native: the parse's native tier (native/, a Rust extension), built for the image's own Python
+# ---------------------------------------------------------------------------------------------
+FROM ${PYTHON_IMAGE} AS native
+
+# pyo3 asks the Python it builds for which interpreter it targets: the extension is built on the
+# image's Python, with the rust stage's toolchain; rustc links through cc.
+ENV RUSTUP_HOME=/usr/local/rustup \
+    CARGO_HOME=/usr/local/cargo \
+    PATH=/usr/local/cargo/bin:${PATH}
+COPY --from=rust /usr/local/rustup /usr/local/rustup
+COPY --from=rust /usr/local/cargo /usr/local/cargo
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY tools/__init__.py tools/native.py tools/
+COPY native/Cargo.toml native/Cargo.pins native/
+COPY native/src/ native/src/
+# Cargo.lock is derived from Cargo.pins (tools/native.py). --require: a failed build fails the
+# image's build, where make install would warn and go on without the native tier.
+RUN mkdir -p consumer/core && python -m tools.native --require
 
 # ---------------------------------------------------------------------------------------------
 # build: the pinned runtime dependencies and the project, in a virtualenv copied as a whole
@@ -42,8 +73,14 @@ COPY sql/ sql/
 RUN pip wheel --no-deps --no-build-isolation --wheel-dir /wheels . \
  && pip --python /opt/venv/bin/python install --no-deps /wheels/*.whl
 
+# The native tier, into the installed package beside consumer/core/native.py (the wheel is pure
+# Python; the extension was built for this image's Python in the native stage).
+COPY --from=native /src/consumer/core/ /native/
+RUN cp /native/_native*.so "$(/opt/venv/bin/python -c \
+      'import consumer.core, os; print(os.path.dirname(consumer.core.__file__))')/"
+
 # ---------------------------------------------------------------------------------------------
-# runtime: slim, non-root, no compilers, no pip cache, no source tree
+# runtime: slim, non-root, no compilers, no pip cache, no source tree; the native tier in the venv
 # ---------------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
 
@@ -67,9 +104,13 @@ ENV PATH=/opt/venv/bin:${PATH} \
     ORDERS_METRICS_HOST=0.0.0.0 \
     ORDERS_METRICS_PORT=9108
 
-# Fail the build, not the first start, if the SQL or the console scripts are missing.
+# Fail the build, not the first start, if the SQL, the native tier or the console scripts are
+# missing.
 RUN python -c "from consumer.warehouse.sqlfiles import sql_dir; d = sql_dir(); \
-assert (d / '001_star_schema.sql').is_file() and any((d / 'reports').glob('*.sql')), d" \
+assert (d / '001_star_schema.sql').is_file() and any((d / 'reports').glob('*.sql')) \
+and (d / 'lake' / '001_lake_schema.sql').is_file() and (d / 'views' / 'history.sql').is_file(), d" \
+ && python -c "from consumer.core import native; \
+assert native.decoder() is not None and native.key_hasher() is not None, 'no native tier'" \
  && orders-consumer --help > /dev/null \
  && orders-sim --help > /dev/null
 

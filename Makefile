@@ -21,6 +21,9 @@ DEMO_SEED ?= 42
 DEMO_TOPIC ?= orders
 METRICS_PORT ?= 9108
 DATA ?= data
+# The change topics of reference data (users, products, exchange rates) beside the orders.
+DEMO_REFERENCE_TOPICS = --users-topic $(DEMO_TOPIC).users --products-topic $(DEMO_TOPIC).products \
+  --fx-topic $(DEMO_TOPIC).fx
 BENCH_ARGS ?=
 
 .PHONY: help install lint fmt test test-unit coverage soak demo bench bench-parse kafka-up kafka-down kafka-status \
@@ -31,7 +34,7 @@ help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | \
 	  awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36mmake %-13s\033[0m %s\n", $$1, $$2}'
 
-install: $(STAMP) ## Create or update .venv from the pinned locks, and build the native parse tier (where cargo is)
+install: $(STAMP) ## Create or update .venv from the pinned locks, and build the native parse tier (where it builds)
 	@$(PY) -m tools.native
 
 $(STAMP): $(LOCKS)
@@ -65,15 +68,17 @@ test-unit: install ## Unit tests only (no broker)
 soak: install ## The crash suite at release scale: 200k orders, 100 random SIGKILLs (not in make test)
 	RELIABILITY_SCALE=soak $(PY) -m pytest tests/reliability -m reliability
 
-demo: install kafka-up ## Publish a sample stream, consume it into ./data/warehouse.duckdb, print the reports
+demo: install kafka-up ## Publish a sample stream with its change topics, consume it into ./data/warehouse.duckdb, print the reports
 	@mkdir -p $(DATA)/reference
 	$(VENV)/bin/orders-sim publish --bootstrap-servers $(BOOTSTRAP) --topic $(DEMO_TOPIC) \
-	  --orders $(DEMO_ORDERS) --seed $(DEMO_SEED) --reference-dir $(DATA)/reference --log-format json >/dev/null
+	  --orders $(DEMO_ORDERS) --seed $(DEMO_SEED) --reference-dir $(DATA)/reference \
+	  $(DEMO_REFERENCE_TOPICS) --log-format json >/dev/null
 	$(VENV)/bin/orders-consumer run --bootstrap-servers $(BOOTSTRAP) --topic $(DEMO_TOPIC) \
 	  --group-id orders-demo --db $(DATA)/warehouse.duckdb --until-idle 3 \
-	  --users-csv $(DATA)/reference/users.csv --products-csv $(DATA)/reference/products.csv \
-	  --log-format console
-	@for report in top-users top-products top-countries sales-by-channel; do \
+	  $(DEMO_REFERENCE_TOPICS) --log-format console
+	@for report in top-users top-products top-countries "top-countries --as-is" \
+	    "top-countries --currency EUR" sales-by-channel "sales-over-time --grain week" \
+	    unconverted-sales; do \
 	  echo; echo "== $$report"; \
 	  $(VENV)/bin/orders-consumer query $$report --db $(DATA)/warehouse.duckdb || exit 1; \
 	done
@@ -83,8 +88,7 @@ dashboard: install kafka-up ## Serve the live dashboard of the demo warehouse on
 	@echo "dashboard: open http://127.0.0.1:$(METRICS_PORT)/ (Ctrl-C stops the consumer)"
 	$(VENV)/bin/orders-consumer run --bootstrap-servers $(BOOTSTRAP) --topic $(DEMO_TOPIC) \
 	  --group-id orders-demo --db $(DATA)/warehouse.duckdb --metrics-port $(METRICS_PORT) \
-	  $(if $(wildcard $(DATA)/reference/users.csv),--users-csv $(DATA)/reference/users.csv \
-	  --products-csv $(DATA)/reference/products.csv) --log-format console
+	  $(DEMO_REFERENCE_TOPICS) --log-format console
 
 
 demo-lake: install kafka-up postgres-up $(if $(S3),s3-up) ## Three consumers of one group write one DuckLake warehouse (./data/lake; S3=1: on the local S3 server); reports read while they run

@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from consumer import flags, maintain_cli
+from consumer import flags, wiring
+from consumer.commands import audit, htmlreport, maintain, reading
 from consumer.core.accounting import describe_problems
 from consumer.core.windows import Window
 from consumer.errors import ConfigError, PipelineError
 from consumer.formats import to_csv, to_json, to_table
-from consumer.runtime import audit, htmlreport, reading, wiring
 from consumer.settings import KafkaSettings
 from consumer.warehouse.extensions import redact
 from consumer.warehouse.reports import REPORTS
@@ -45,8 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     query = commands.add_parser(
         "query",
-        help="print one of the four reports",
-        description="Print a report: " + ", ".join(REPORTS) + ".",
+        help="print one of the reports",
+        description="Print a report: " + ", ".join(REPORTS) + ". Money is converted into one "
+        "reporting currency; lines that cannot be are listed by unconverted-sales.",
     )
     query.add_argument("name", choices=list(REPORTS), help="the report")
     flags.add(query, "warehouse", flags.WAREHOUSE)
@@ -60,9 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit",
         type=int,
         metavar="N",
-        help="rows to print (default 5; sales-by-channel lists every channel)",
+        help="rows to print (default 5; sales-by-channel, sales-over-time and unconverted-sales "
+        "list every row)",
     )
     _add_window(query)
+    flags.add(query, "reporting", flags.REPORTING)
     query.set_defaults(handler=_query)
 
     report = commands.add_parser(
@@ -81,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"rows of each top-N chart (default {htmlreport.DEFAULT_LIMIT})",
     )
     _add_window(report)
+    flags.add(report, "reporting", flags.REPORTING)
     report.set_defaults(handler=_report)
 
     sql = commands.add_parser(
@@ -108,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     flags.add(audit, "warehouse", flags.WAREHOUSE)
     audit.add_argument("--format", choices=["table", "json"], default="table", help="output format")
     audit.set_defaults(handler=_audit)
-    maintain_cli.add_parser(commands)
+    maintain.add_parser(commands)
     return parser
 
 
@@ -147,7 +151,8 @@ def _query(args: argparse.Namespace) -> int:
     try:
         window = Window.parse(args.since, args.until)
         target = flags.warehouse_from_args(args)
-        columns, values = reading.report(target, args.name, args.limit, window)
+        options = flags.report_options(args)
+        columns, values = reading.report(target, args.name, args.limit, window, options)
     except ValueError as exc:
         fail(PROG, str(exc), EXIT_USAGE)
     except PipelineError as exc:
@@ -159,7 +164,8 @@ def _report(args: argparse.Namespace) -> int:
     try:
         window = Window.parse(args.since, args.until)
         target = flags.warehouse_from_args(args)
-        size = htmlreport.write(args.html, target, args.limit, window)
+        options = flags.report_options(args)
+        size = htmlreport.write(args.html, target, args.limit, window, options)
     except ValueError as exc:
         fail(PROG, str(exc), EXIT_USAGE)
     except PipelineError as exc:
@@ -195,8 +201,8 @@ def _audit(args: argparse.Namespace) -> int:
         kafka = KafkaSettings(
             bootstrap_servers=args.bootstrap_servers, group_id="audit", topic=args.topic
         )
-        with reading.connect(flags.warehouse_from_args(args)) as con:
-            audits = audit.audit(con, kafka)
+        with reading.accounts(flags.warehouse_from_args(args)) as held:
+            audits = audit.audit(held, kafka)
     except PipelineError as exc:
         fail(PROG, str(exc), exc.exit_code)
     if args.format == "json":

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from consumer.core.reporting import DEFAULT_CURRENCY, DEFAULT_GRAIN, GRAINS, ReportOptions
 from consumer.errors import ConfigError
 from consumer.settings import (
     GUARANTEED_OPTIONS,
@@ -105,10 +106,21 @@ BATCH = (
          "on the polling thread)", number(int, 0, MAX_PARSE_WORKERS), "N"),
 )  # fmt: skip
 REFERENCE = (
-    Flag("--users-csv", "users.csv to upsert into dim_user at start and whenever it changes",
+    Flag("--users-csv", "users.csv (user_id,name,email,country,signup_date[,updated_at]): "
+         "versions of users, read at start and whenever it changes", checked(existing_file),
+         "F"),
+    Flag("--products-csv", "products.csv (sku,name,category,list_price[,updated_at]): "
+         "versions of products, read at start and whenever it changes",
          checked(existing_file), "F"),
-    Flag("--products-csv", "products.csv to upsert into dim_product at start and whenever it "
-         "changes", checked(existing_file), "F"),
+    Flag("--fx-csv", "fx_rates.csv (date,currency,rate: one unit of currency is worth rate "
+         "USD on that date), read at start and whenever it changes", checked(existing_file),
+         "F"),
+    Flag("--users-topic", "change topic of users (JSON with updated_at), read whole and "
+         "followed", checked(check_topic), "T"),
+    Flag("--products-topic", "change topic of products (JSON with updated_at), read whole "
+         "and followed", checked(check_topic), "T"),
+    Flag("--fx-topic", "change topic of exchange rates ({date, currency, rate}), read whole "
+         "and followed", checked(check_topic), "T"),
     Flag("--reference-poll-seconds", "how often to check the reference CSVs for changes",
          SECONDS, "S"),
 )  # fmt: skip
@@ -134,6 +146,23 @@ MAINTENANCE = (
     Flag("--maintain-older-than", "lake only: snapshots older than this are expired by "
          "maintenance (90s, 30m, 1h, 2d; keep it above the longest report)", duration_seconds,
          "DURATION", default=3600.0),
+)  # fmt: skip
+
+
+def currency_code(text: str) -> str:
+    """A reporting currency: three capital letters (USD, EUR ...)."""
+    return ReportOptions(currency=text).currency
+
+
+REPORTING = (
+    Flag("--currency", "reporting currency: every money figure is converted into it at the "
+         "rates of the order's date (CONTRACT §5)", checked(currency_code), "CODE",
+         env="ORDERS_REPORT_CURRENCY", default=DEFAULT_CURRENCY),
+    Flag("--as-is", "group by the current version of a dimension (top-countries: the user's "
+         "country now) instead of the one in effect when the order was placed", switch=True,
+         default=False),
+    Flag("--grain", "sales-over-time: one row per hour, day, week (from Monday) or month",
+         choice(*GRAINS), "{hour,day,week,month}", default=DEFAULT_GRAIN),
 )  # fmt: skip
 LOGGING = (
     Flag("--log-format", "log rendering: JSON lines, or readable text when stdout is a terminal",
@@ -196,6 +225,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         reference=ReferenceSettings(
             users_csv=args.users_csv,
             products_csv=args.products_csv,
+            fx_csv=args.fx_csv,
+            users_topic=args.users_topic,
+            products_topic=args.products_topic,
+            fx_topic=args.fx_topic,
             poll_seconds=args.reference_poll_seconds,
         ),
         http=HttpSettings(port=args.metrics_port, host=args.metrics_host),
@@ -225,3 +258,7 @@ def kafka_options(pairs: list[str]) -> dict[str, str]:
             "it (docs/interface.md)"
         )
     return options
+
+
+def report_options(args: argparse.Namespace) -> ReportOptions:
+    return ReportOptions(currency=args.currency, as_is=bool(args.as_is), grain=args.grain)

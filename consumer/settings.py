@@ -131,16 +131,40 @@ class WarehouseSettings:
 
 @dataclass(frozen=True)
 class ReferenceSettings:
+    """Reference data (CONTRACT §2): CSV files and change topics, any of them."""
+
     users_csv: Path | None = None
     products_csv: Path | None = None
+    fx_csv: Path | None = None
+    users_topic: str | None = None
+    products_topic: str | None = None
+    fx_topic: str | None = None
     poll_seconds: float = 30.0
 
     def __post_init__(self) -> None:
-        csvs = (("--users-csv", self.users_csv), ("--products-csv", self.products_csv))
+        csvs = (("--users-csv", self.users_csv), ("--products-csv", self.products_csv),
+                ("--fx-csv", self.fx_csv))  # fmt: skip
         for flag, csv_path in csvs:
             if csv_path is not None and not csv_path.is_file():
                 raise ConfigError(f"{flag} {csv_path} does not exist or is not a file")
+        seen: dict[str, str] = {}
+        for flag, topic in self.topic_flags():
+            _check(check_topic, topic, flag)
+            if topic in seen:
+                raise ConfigError(f"{flag} {topic!r} is also {seen[topic]}: one topic each")
+            seen[topic] = flag
         _positive("--reference-poll-seconds", self.poll_seconds)
+
+    def topic_flags(self) -> list[tuple[str, str]]:
+        given = (("--users-topic", self.users_topic), ("--products-topic", self.products_topic),
+                 ("--fx-topic", self.fx_topic))  # fmt: skip
+        return [(flag, topic) for flag, topic in given if topic is not None]
+
+    def topics(self) -> dict[str, str]:
+        """Reference topic -> the kind of reference data it carries (users, products, rates)."""
+        kinds = (("users", self.users_topic), ("products", self.products_topic),
+                 ("rates", self.fx_topic))  # fmt: skip
+        return {topic: kind for kind, topic in kinds if topic is not None}
 
 
 @dataclass(frozen=True)
@@ -169,6 +193,12 @@ class Settings:
     reference: ReferenceSettings = field(default_factory=ReferenceSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     logging: LogSettings = field(default_factory=LogSettings)
+
+    def __post_init__(self) -> None:
+        taken = {self.kafka.topic: "--topic", self.kafka.dlq_topic: "--dlq-topic"}
+        for flag, topic in self.reference.topic_flags():
+            if topic in taken:
+                raise ConfigError(f"{flag} {topic!r} is also {taken[topic]}: one topic each")
 
 
 def parse_kafka_options(pairs: list[str]) -> dict[str, str]:

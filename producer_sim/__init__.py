@@ -11,8 +11,9 @@ Publishing lives in ``producer_sim.runner.publish``; the CLI in ``producer_sim.c
 """
 
 from producer_sim.config import ALL_KINDS, MessRates, Settings
-from producer_sim.events import SimRecord, generate_records
-from producer_sim.reference import Reference, generate_reference, write_reference
+from producer_sim.events import generate_records
+from producer_sim.records import SimRecord
+from producer_sim.reference import Reference, generate_reference, write_rates, write_reference
 
 __all__ = [
     "ALL_KINDS",
@@ -22,5 +23,6 @@ __all__ = [
     "SimRecord",
     "generate_records",
     "generate_reference",
+    "write_rates",
     "write_reference",
 ]

@@ -26,7 +26,7 @@ from tenacity import (
 )
 
 from orders_common.logs import get_logger
-from producer_sim.events import SimRecord
+from producer_sim.records import SimRecord
 
 T = TypeVar("T")
 HTTP_REASONS = MappingProxyType(

@@ -21,6 +21,7 @@ from producer_sim.config import MessRates, Settings
 from producer_sim.events import generate_records, write_lines
 from producer_sim.flags import PROG, build_parser
 from producer_sim.publisher import BrokerUnavailableError
+from producer_sim.reference import span_end_text
 from producer_sim.runner import prepare_reference, publish
 from producer_sim.state import StateError, default_state_dir
 
@@ -103,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             reference = prepare_reference(settings)
             print(
                 f"{prog}: wrote {len(reference.users):,} users and {len(reference.products):,} "
-                "products",
+                f"products as of {span_end_text(settings.days)}, and their exchange rates",
                 file=sys.stderr,
             )
             return 0
@@ -134,9 +135,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _generate(settings: Settings, output: str, prog: str) -> int:
     reference = prepare_reference(settings)
     records = generate_records(settings, reference)
+    topics = {s: str(settings.topic_of(s)) for s in settings.reference_streams}
     if output == "-":
         try:
-            counts = write_lines(records, sys.stdout)
+            counts = write_lines(records, sys.stdout, topics)
             sys.stdout.flush()
         except BrokenPipeError:
             # The reader (say, `head`) has had enough: stop quietly, as Unix tools do.
@@ -144,6 +146,6 @@ def _generate(settings: Settings, output: str, prog: str) -> int:
             return 0
     else:
         with open(output, "w", encoding="utf-8") as out:
-            counts = write_lines(records, out)
+            counts = write_lines(records, out, topics)
     print(f"{prog}: wrote {sum(counts.values()):,} records", file=sys.stderr)
     return 0

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Literal
 
 from orders_common.kafka import check_bootstrap
@@ -52,6 +54,26 @@ ALL_KINDS: tuple[str, ...] = (
     *MALFORMED_KINDS,
 )
 BASE_KINDS = frozenset((CLEAN, *ORDER_VARIATIONS))
+# The change topics (--users-topic, --products-topic, --fx-topic): a record's kind is
+# "<stream>:<what happened to it>" (``producer_sim.feed``).
+REFERENCE_STREAMS: tuple[str, ...] = ("users", "products", "fx")
+REFERENCE_FATES: tuple[str, ...] = ("on_time", "late", "out_of_order", "repeat", "snapshot")
+REFERENCE_KINDS: tuple[str, ...] = tuple(
+    f"{stream}:{fate}"
+    for stream in REFERENCE_STREAMS
+    for fate in REFERENCE_FATES
+    if not (stream == "fx" and fate == "out_of_order")  # rates have one value per key
+)
+
+
+STREAM_OF_KIND: Mapping[str, str] = MappingProxyType(
+    {kind: kind.partition(":")[0] for kind in REFERENCE_KINDS}
+)
+
+
+def reference_stream(kind: str) -> str | None:
+    """The change topic a record of ``kind`` goes to (users, products, fx), or None: orders."""
+    return STREAM_OF_KIND.get(kind)
 
 
 @dataclass(frozen=True)
@@ -103,6 +125,7 @@ class Settings:
 
     seed: int = 42
     orders: int = 10_000  # base orders; 0 means an endless stream
+    days: float = 28.0  # the span of a bounded run's created_at, from 2025-08-01T00:00Z
     rates: MessRates = field(default_factory=MessRates)
     page_size: int = 500
     api_failure_rate: float = 0.02
@@ -111,6 +134,9 @@ class Settings:
     retry_max_delay: float = 5.0
     bootstrap_servers: str = "127.0.0.1:9092"
     topic: str = "orders"
+    users_topic: str | None = None  # change topics; None: not published
+    products_topic: str | None = None
+    fx_topic: str | None = None
     partitions: int = 3
     rate: float = 0.0  # records per second; 0 means as fast as possible
     reference_dir: Path | None = None
@@ -127,6 +153,10 @@ class Settings:
     def __post_init__(self) -> None:
         checks = (
             (self.orders >= 0, f"--orders must be 0 (endless) or more, got {self.orders}"),
+            (
+                MIN_DAYS <= self.days <= MAX_DAYS,
+                f"--days must be between {MIN_DAYS:g} and {MAX_DAYS:g}, got {self.days:g}",
+            ),
             (self.page_size >= 1, f"--page-size must be at least 1, got {self.page_size}"),
             (
                 0.0 <= self.api_failure_rate <= 1.0,
@@ -147,6 +177,7 @@ class Settings:
                 "--connect-timeout and --delivery-timeout must be positive",
             ),
             (bool(self.topic.strip()), "--topic must not be empty"),
+            *self._topic_checks(),
             (
                 not self.replay or self.orders == 0,
                 "--replay applies to endless runs (--orders 0); a bounded run always starts "
@@ -173,7 +204,36 @@ class Settings:
         except ValueError as error:
             raise ValueError(f"--bootstrap-servers: {error}") from None
 
+    def _topic_checks(self) -> list[tuple[bool, str]]:
+        checks = []
+        seen = {self.topic: "--topic"}
+        for stream in REFERENCE_STREAMS:
+            name = self.topic_of(stream)
+            flag = f"--{stream}-topic"
+            if name is None:
+                continue
+            checks.append((bool(name.strip()), f"{flag} must not be empty"))
+            checks.append(
+                (name not in seen, f"{flag} {name!r} is the same topic as {seen.get(name)}")
+            )
+            seen.setdefault(name, flag)
+        return checks
 
+    def topic_of(self, stream: str) -> str | None:
+        """The topic of ``stream``: orders, or one of REFERENCE_STREAMS (None if not published)."""
+        if stream == "orders":
+            return self.topic
+        name: str | None = getattr(self, f"{stream}_topic")
+        return name
+
+    @property
+    def reference_streams(self) -> tuple[str, ...]:
+        """The change topics this run publishes (users, products, fx), in that order."""
+        return tuple(s for s in REFERENCE_STREAMS if self.topic_of(s) is not None)
+
+
+MIN_DAYS = 0.01
+MAX_DAYS = 3_650.0
 MAX_USERS = 200_000
 MAX_PRODUCTS = 10_000
 

@@ -15,26 +15,24 @@ import itertools
 import json
 import random
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, NamedTuple
 
-from producer_sim.config import CLEAN, ORDER_VARIATIONS, Settings
+from producer_sim.clock import Clock, span_us
+from producer_sim.config import CLEAN, ORDER_VARIATIONS, Settings, reference_stream
 from producer_sim.encoding import COMPACT, RESEND_STYLES, Json, encode, shuffled_keys
+from producer_sim.feed import ReferenceFeed
+from producer_sim.history import START_US, History
 from producer_sim.malformed import MalformedFactory
 from producer_sim.orders import OrderFactory, cents, order_id
+from producer_sim.records import SimRecord
 from producer_sim.reference import Reference, generate_reference
+
+__all__ = ["Resume", "SimRecord", "generate_records", "write_lines"]
 
 RESEND_NOW = 0.35  # share of re-sends that follow their original at once
 RESEND_SOON = 0.15  # within 50 orders; the rest come 1,000 to 5,000 orders later
 LATE_RESEND_RANGE = (1_000, 5_000)
-
-
-class SimRecord(NamedTuple):
-    """One Kafka record of the stream, and the case it stands for (see ``config.ALL_KINDS``)."""
-
-    key: bytes | None
-    value: bytes | None
-    kind: str
 
 
 class Resume(NamedTuple):
@@ -42,8 +40,10 @@ class Resume(NamedTuple):
 
     ``after_order``: start after base order N and the records drawn with it, and drop the
     re-sends of earlier orders still pending (an earlier bounded run sent them at its end, or
-    was another stream). Then skip ``records`` records: where an earlier run of the same
-    settings, started at the same ``after_order``, stopped (its pending re-sends still come).
+    was another stream); the change topics then start with a snapshot of what is due so far
+    (``ReferenceFeed.snapshot``). Then skip ``records`` records: where an earlier run of the
+    same settings, started at the same ``after_order``, stopped (its pending re-sends still
+    come).
     """
 
     after_order: int = 0
@@ -55,8 +55,9 @@ def generate_records(
 ) -> Iterator[SimRecord]:
     """The whole stream for ``settings`` (endless if ``settings.orders`` is 0), deterministic.
 
-    Base order ``n`` of a seed is the same record in every run length; ``resume`` starts the
-    stream part way (skipped records are generated, not yielded: about 36k records/s).
+    The same seed, ``--orders`` and ``--days`` give the same records; the records of the change
+    topics in ``settings.reference_streams`` come in between. ``resume`` starts the stream part
+    way (skipped records are generated, not yielded).
     """
     if reference is None:
         reference = generate_reference(settings.orders)
@@ -70,7 +71,13 @@ class _Stream:
     def __init__(self, settings: Settings, reference: Reference) -> None:
         self._settings = settings
         self._rng = random.Random(f"orders-sim:{settings.seed}:events")
-        self._orders = OrderFactory(reference, self._rng)
+        history = History(reference)
+        self._clock = Clock(settings.seed, settings.orders, settings.days)
+        self._feed: ReferenceFeed | None = None
+        if settings.reference_streams:
+            end = START_US + span_us(settings.days) if settings.orders else None
+            self._feed = ReferenceFeed(settings.seed, history, end, settings.reference_streams)
+        self._orders = OrderFactory(history, self._rng, track_needs=self._feed is not None)
         self._malformed = MalformedFactory(self._orders, self._rng, settings.seed)
         self._pending: list[tuple[int, int, SimRecord]] = []  # (due order number, seq, record)
         self._seq = itertools.count()
@@ -87,23 +94,33 @@ class _Stream:
         malformed = rates.malformed
         pending = self._pending
         seed = self._settings.seed
+        feed, clock = self._feed, self._clock
         for number in itertools.count(1):
             if limit and number > limit:
                 break
             live = number > after_order
             if number == after_order + 1:
                 pending.clear()
+                if feed is not None and after_order:
+                    yield from feed.snapshot()
+            instant = clock.instant(number)
+            if feed is not None:
+                due_records = feed.before(number, instant)
+                if live:
+                    yield from due_records
             while pending and pending[0][0] <= number:
                 due = heapq.heappop(pending)[2]
                 if live:
                     yield due
             kind = kinds[bisect.bisect_right(thresholds, draw())]
             oid = order_id(seed, number)
-            order = self._orders.order(oid, kind, number)
+            order = self._orders.order(oid, kind, number, instant)
             value = encode(order)
             key = oid.encode()
             if live:
                 yield SimRecord(key, value, kind)
+            if feed is not None:
+                feed.note(self._orders.needs)
             resend_draw = draw()
             if resend_draw < resend:
                 if resend_draw < identical:
@@ -121,6 +138,8 @@ class _Stream:
                     yield SimRecord(bad_key, bad_value, f"malformed:{reason}")
         if limit and after_order >= limit:
             return  # nothing of this run is left, not even its pending re-sends
+        if feed is not None:
+            yield from feed.finish()
         while pending:
             yield heapq.heappop(pending)[2]
 
@@ -164,14 +183,19 @@ class _Stream:
         return SimRecord(key, encode(changed, COMPACT), "resend_conflicting")
 
 
-def write_lines(records: Iterable[SimRecord], out: IO[str]) -> Counter[str]:
-    """The stream as JSON lines ``{"kind", "key", "value"}`` (``value_base64`` if not UTF-8)."""
+def write_lines(
+    records: Iterable[SimRecord], out: IO[str], topics: Mapping[str, str] | None = None
+) -> Counter[str]:
+    """The stream as JSON lines ``{"kind", "key", "value"}`` (``value_base64`` if not UTF-8);
+    records of a change topic start with ``"topic"``, its name in ``topics`` (by stream)."""
     counts: Counter[str] = Counter()
     for record in records:
-        line: dict[str, str | None] = {
-            "kind": record.kind,
-            "key": record.key.decode() if record.key is not None else None,
-        }
+        line: dict[str, str | None] = {}
+        stream = reference_stream(record.kind)
+        if stream is not None:
+            line["topic"] = (topics or {}).get(stream, stream)
+        line["kind"] = record.kind
+        line["key"] = record.key.decode() if record.key is not None else None
         try:
             line["value"] = record.value.decode() if record.value is not None else None
         except UnicodeDecodeError:

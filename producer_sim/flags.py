@@ -11,7 +11,7 @@ from typing import Any
 
 from orders_common.flags import Flag, OneLineParser, add_flags, boolean, checked, choice, number
 from orders_common.kafka import check_bootstrap
-from producer_sim.config import MessRates, Settings
+from producer_sim.config import MAX_DAYS, MIN_DAYS, MessRates, Settings
 
 PROG = "orders-sim"
 _DEFAULTS: Mapping[str, Any] = MappingProxyType(
@@ -31,13 +31,30 @@ STREAM = (
     Flag("--orders", "base orders to produce; re-sends and malformed records come on top; "
          "0 means endless (until SIGTERM or SIGINT), continuing where the last endless run of "
          "the seed into the topic stopped (publish: see --replay)", number(int, 0)),
-    Flag("--seed", "the same seed gives the same stream, byte for byte; order ids carry the "
-         "seed (o-s42-0000001), so two seeds never share one; the CSVs are the same for all "
-         "seeds", number(int, what="integer"), "S"),
-    Flag("--reference-dir", "write users.csv and products.csv here, consistent with the events "
+    Flag("--seed", "the same seed (with the same --orders and --days) gives the same stream, "
+         "byte for byte; order ids carry the seed (o-s42-0000001), so two seeds never share "
+         "one; the CSVs are the same for all seeds", number(int, what="integer"), "S"),
+    Flag("--days", "spread the orders' created_at over this many days from "
+         "2025-08-01T00:00Z, while users move, products are renamed and repriced and rates "
+         "move daily; an endless run goes at a fixed 2.5 s an order, and --days only says "
+         "which day the CSVs show", number(float, MIN_DAYS, MAX_DAYS), "D"),
+    Flag("--reference-dir", "write users.csv and products.csv (each key's latest version, "
+         "with updated_at) and fx_rates.csv (every rate) here, consistent with the events "
          "(late-arriving users and skus are left out on purpose)", Path, "DIR"),
     Flag("--late-reference-dir", "write the late-arriving users and products here: the "
          "reference data that arrives later", Path, "DIR"),
+)  # fmt: skip
+CHANGE_TOPICS = tuple(
+    Flag(f"--{stream}-topic", f"also publish {what} to this topic (created like --topic; "
+         f"never inside --transactional's transactions), keyed by {key}, interleaved with "
+         "the orders as a CDC tool would: most just before the orders that need them, some "
+         f"late, some repeated{extra} (generate: the \"topic\" of their lines)", None, "T",
+         env=f"ORDERS_{stream.upper()}_TOPIC")
+    for stream, what, key, extra in (
+        ("users", "every version of every user", "user_id", ", some out of order"),
+        ("products", "every version of every product", "sku", ", some out of order"),
+        ("fx", "every exchange rate", "CURRENCY:YYYY-MM-DD", ""),
+    )
 )  # fmt: skip
 RESUME = (
     Flag("--state-dir", "where runs keep, per topic and seed, the highest order sent and the "
@@ -49,8 +66,9 @@ RESUME = (
          "and it re-sends the same records)", boolean, "BOOL", switch=True),
 )  # fmt: skip
 TRANSACTIONS = (
-    Flag("--transactional", "publish in Kafka transactions (read_committed readers see only "
-         "committed ones)", boolean, "BOOL", switch=True),
+    Flag("--transactional", "publish the orders in Kafka transactions (read_committed readers "
+         "see only committed ones); the change topics are published outside them", boolean,
+         "BOOL", switch=True),
     Flag("--transaction-size", "records per transaction [default: 100]", number(int, 1)),
     Flag("--abort-rate", "share of transactions aborted on purpose: their records are "
          "written, then aborted, and never published again [default: 0]", RATE, "P"),
@@ -68,8 +86,10 @@ RATE_HELP = MappingProxyType(
         "metadata_empty": "orders with metadata {}",
         "user_id_missing": "orders without user_id",
         "currency_missing": "orders without currency",
-        "late_user": "orders by a user not yet in users.csv (late-arriving)",
-        "late_sku": "orders with a sku not yet in products.csv (late-arriving)",
+        "late_user": "orders by a user not in users.csv, whose versions reach the users topic "
+        "only after the first order that uses it (late-arriving)",
+        "late_sku": "orders with a sku not in products.csv, whose versions reach the products "
+        "topic only after the first order that uses it (late-arriving)",
         "duplicate_sku": "orders listing the same sku on two lines",
         "extra_fields": "orders with unknown extra fields",
         "resend_identical": "identical re-sends, some at once and some thousands of records later, "
@@ -131,22 +151,28 @@ def build_parser() -> OneLineParser:
         "publish",
         help="publish the order stream to Kafka (interface §5)",
         description="Publish N base orders with the messy cases of interface §1, read from a "
-        "simulated paginated API that fails now and then and is retried with backoff.",
+        "simulated paginated API that fails now and then and is retried with backoff; with "
+        "--users-topic, --products-topic and --fx-topic, the history of users, products and "
+        "exchange rates too.",
     )
     generate = commands.add_parser(
         "generate",
         help="write the stream as JSON lines, for debugging",
         description='Write the records as JSON lines {"kind", "key", "value"} (value_base64 '
-        "when the value is not UTF-8), without Kafka.",
+        "when the value is not UTF-8), without Kafka. With --users-topic, --products-topic or "
+        "--fx-topic, the records of those topics are in between, each line starting with "
+        '"topic".',
     )
     reference = commands.add_parser(
         "reference",
-        help="write only users.csv and products.csv",
-        description="Write the reference CSVs that go with --orders and --seed.",
+        help="write only users.csv, products.csv and fx_rates.csv",
+        description="Write the reference CSVs that go with --orders and --days (the same for "
+        "every --seed).",
     )
     for command in (publish, generate, reference):
         _add(command, "stream", STREAM)
     for command in (publish, generate):
+        _add(command, "change topics (reference data with history)", CHANGE_TOPICS)
         _add(command, "messy cases (each a probability per base order)", MESS)
     _add(publish, "kafka", KAFKA)
     _add(publish, "continuing or replaying (--orders 0)", RESUME)

@@ -12,8 +12,8 @@ from confluent_kafka.cimpl import NewTopic  # confluent_kafka.admin does not re-
 
 from orders_common import kafka
 from orders_common.logs import get_logger
-from producer_sim.config import Settings
-from producer_sim.events import SimRecord
+from producer_sim.config import STREAM_OF_KIND, Settings
+from producer_sim.records import SimRecord
 
 POLL_EVERY = 1_000  # records between two polls that serve delivery reports and client logs
 
@@ -39,12 +39,15 @@ def topic_key(settings: Settings) -> str:
         return "noid"
 
 
-def ensure_topic(settings: Settings) -> int:
-    """Create the topic if it is missing; return its partition count.
+def ensure_topic(settings: Settings, name: str | None = None) -> int:
+    """Create topic ``name`` (default: the orders topic) with ``--partitions`` partitions if it
+    is missing; return its partition count. Change topics are created the same way: a shop may
+    make them compacted, nothing here needs it.
 
     Raises BrokerUnavailableError if the broker gives no metadata within the connect timeout.
     """
     log = get_logger("producer_sim.publisher")
+    name = name or settings.topic
     admin = AdminClient(client_config(settings, "admin"))
     timeout = settings.connect_timeout
     try:
@@ -54,75 +57,92 @@ def ensure_topic(settings: Settings) -> int:
             f"cannot reach Kafka at {settings.bootstrap_servers} within {timeout:g}s "
             f"({kafka.error_text(error)})"
         ) from error
-    existing = metadata.topics.get(settings.topic)
+    existing = metadata.topics.get(name)
     if existing is not None and existing.error is None:
-        log.info("topic_exists", topic=settings.topic, partitions=len(existing.partitions))
+        log.info("topic_exists", topic=name, partitions=len(existing.partitions))
         return len(existing.partitions)
-    new = NewTopic(settings.topic, num_partitions=settings.partitions, replication_factor=1)
-    future = admin.create_topics([new], operation_timeout=timeout)[settings.topic]
+    new = NewTopic(name, num_partitions=settings.partitions, replication_factor=1)
+    future = admin.create_topics([new], operation_timeout=timeout)[name]
     try:
         future.result(timeout=timeout)
     except KafkaException as error:
         if error.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
             raise BrokerUnavailableError(
-                f"cannot create topic {settings.topic!r} on {settings.bootstrap_servers} "
+                f"cannot create topic {name!r} on {settings.bootstrap_servers} "
                 f"({kafka.error_text(error)})"
             ) from error
     except Exception as error:  # the future's own timeout
         raise BrokerUnavailableError(
-            f"Kafka at {settings.bootstrap_servers} did not create topic {settings.topic!r} "
+            f"Kafka at {settings.bootstrap_servers} did not create topic {name!r} "
             f"within {timeout:g}s ({error})"
         ) from error
-    partitions = _wait_for_partitions(admin, settings)
-    log.info("topic_created", topic=settings.topic, partitions=partitions)
+    partitions = _wait_for_partitions(admin, settings, name)
+    log.info("topic_created", topic=name, partitions=partitions)
     return partitions
 
 
-def _wait_for_partitions(admin: AdminClient, settings: Settings) -> int:
+def _wait_for_partitions(admin: AdminClient, settings: Settings, name: str) -> int:
     """The partition count of a topic just created (metadata can lag behind the creation)."""
     deadline = time.monotonic() + settings.connect_timeout
     while True:
         with contextlib.suppress(KafkaException):
-            topic = admin.list_topics(settings.topic, timeout=5).topics.get(settings.topic)
+            topic = admin.list_topics(name, timeout=5).topics.get(name)
             if topic is not None and topic.error is None and topic.partitions:
                 return len(topic.partitions)
         if time.monotonic() > deadline:
             raise BrokerUnavailableError(
-                f"topic {settings.topic!r} on {settings.bootstrap_servers} has no partitions "
+                f"topic {name!r} on {settings.bootstrap_servers} has no partitions "
                 f"{settings.connect_timeout:g}s after its creation"
             )
         time.sleep(0.1)
 
 
+def producer_config(
+    settings: Settings, on_delivery: Any, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    config = client_config(settings, "producer")
+    config.update(
+        {
+            "acks": "all",
+            "enable.idempotence": True,
+            "linger.ms": 20,
+            "batch.size": 1_000_000,
+            "compression.type": "lz4",
+            "partitioner": "murmur2_random",  # where Java clients put the same keys
+            "queue.buffering.max.messages": 1_000_000,
+            "queue.buffering.max.kbytes": 1_048_576,
+            "message.timeout.ms": int(settings.delivery_timeout * 1000),
+            # Reports only for failures: a Python callback per record would halve throughput.
+            "delivery.report.only.error": True,
+            "on_delivery": on_delivery,
+            **(extra or {}),
+        }
+    )
+    return config
+
+
 class KafkaSink:
-    """An idempotent, batching producer that counts (and logs) every failed delivery."""
+    """An idempotent, batching producer that counts (and logs) every failed delivery.
+
+    Records of the change topics (``config.REFERENCE_KINDS``) go to their topics, through
+    ``_reference_producer``: the same producer here, a plain one beside a transactional one.
+    """
 
     def __init__(self, settings: Settings, extra: dict[str, Any] | None = None) -> None:
-        """Make sure the topic exists (raises BrokerUnavailableError), then open the producer."""
+        """Make sure the topics exist (raises BrokerUnavailableError), then open the producer."""
         self._log = get_logger("producer_sim.publisher")
         self.partitions = ensure_topic(settings)
+        self._reference_topics: dict[str, str] = {}
+        for stream in settings.reference_streams:
+            name = settings.topic_of(stream)
+            assert name is not None
+            ensure_topic(settings, name)
+            self._reference_topics[stream] = name
         self.topic_key = topic_key(settings) if settings.state_dir is not None else "none"
         self._topic = settings.topic
         self._flush_timeout = settings.delivery_timeout + 10
-        config = client_config(settings, "producer")
-        config.update(
-            {
-                "acks": "all",
-                "enable.idempotence": True,
-                "linger.ms": 20,
-                "batch.size": 1_000_000,
-                "compression.type": "lz4",
-                "partitioner": "murmur2_random",  # where Java clients put the same keys
-                "queue.buffering.max.messages": 1_000_000,
-                "queue.buffering.max.kbytes": 1_048_576,
-                "message.timeout.ms": int(settings.delivery_timeout * 1000),
-                # Reports only for failures: a Python callback per record would halve throughput.
-                "delivery.report.only.error": True,
-                "on_delivery": self._on_delivery,
-                **(extra or {}),
-            }
-        )
-        self._producer = Producer(config)
+        self._producer = Producer(producer_config(settings, self._on_delivery, extra))
+        self._reference_producer = self._producer
         self.sent = 0
         self._unkeyed = 0
         self.failed = 0
@@ -145,6 +165,10 @@ class KafkaSink:
             )
 
     def send(self, record: SimRecord) -> None:
+        stream = STREAM_OF_KIND.get(record.kind)
+        if stream is not None:
+            self._send_reference(stream, record)
+            return
         # Keyless records take turns over the partitions instead of a random one, so the same
         # seed fills two topics identically, partition by partition.
         partition = self._unkeyed % self.partitions if record.key is None else -1
@@ -160,16 +184,35 @@ class KafkaSink:
         if self.sent % POLL_EVERY == 0:
             self._producer.poll(0)
 
+    def _send_reference(self, stream: str, record: SimRecord) -> None:
+        producer = self._reference_producer
+        while True:
+            try:
+                producer.produce(self._reference_topics[stream], record.value, record.key)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        self.sent += 1
+        if self.sent % POLL_EVERY == 0:
+            producer.poll(0)
+
+    def _producers(self) -> list[Producer]:
+        if self._reference_producer is self._producer:
+            return [self._producer]
+        return [self._producer, self._reference_producer]
+
     def poll(self) -> None:
-        self._producer.poll(0)
+        for producer in self._producers():
+            producer.poll(0)
 
     def flush(self) -> None:
         """Wait until every record sent so far is acknowledged or has failed (a checkpoint)."""
-        self._producer.flush(self._flush_timeout)
+        for producer in self._producers():
+            producer.flush(self._flush_timeout)
 
     def close(self) -> int:
         """Wait for every record to be acknowledged or to fail; return the failure count."""
-        left = self._producer.flush(self._flush_timeout)
+        left = sum(producer.flush(self._flush_timeout) for producer in self._producers())
         if left:
             self.failed += left
             self.first_error = self.first_error or f"{left} record(s) still unacknowledged"

@@ -1,4 +1,9 @@
-"""Reference data: users and products, consistent with the order stream, and their CSV files."""
+"""Reference data: the catalog of users and products, and the CSV files of its history.
+
+The catalog holds each key's first version; ``producer_sim.history`` makes the later ones and
+``producer_sim.fx`` the exchange rates. The CSVs hold each key's version in effect at the end of
+the run's span (``--days``), with the instant it took effect, and every rate of the span.
+"""
 
 from __future__ import annotations
 
@@ -16,12 +21,23 @@ from pathlib import Path
 from typing import NamedTuple
 
 from producer_sim import vocab
+from producer_sim.clock import span_us
 from producer_sim.config import MAX_USERS, reference_sizes
+from producer_sim.fx import Rates
+from producer_sim.history import (
+    START_US,
+    History,
+    KeyHistory,
+    ProductVersion,
+    UserVersion,
+    shelf_price,
+)
 
-USERS_HEADER = ("user_id", "name", "email", "country", "signup_date")
-PRODUCTS_HEADER = ("sku", "name", "category", "list_price")
+USERS_HEADER = ("user_id", "name", "email", "country", "signup_date", "updated_at")
+PRODUCTS_HEADER = ("sku", "name", "category", "list_price", "updated_at")
+FX_HEADER = ("date", "currency", "rate")
 FIRST_SIGNUP = dt.date(2018, 1, 1)
-LAST_SIGNUP = dt.date(2025, 8, 31)
+LAST_SIGNUP = dt.date(2025, 7, 31)  # the day before the first order: every first version is older
 
 
 class User(NamedTuple):
@@ -152,40 +168,82 @@ def _products(rng: random.Random, count: int, first_number: int) -> tuple[Produc
         )
         price = math.exp(rng.uniform(math.log(category.min_price), math.log(category.max_price)))
         products.append(
-            Product(sku(first_number + index), name, category.name, _shelf_price(rng, price))
+            Product(sku(first_number + index), name, category.name, shelf_price(rng.random, price))
         )
     return tuple(products)
 
 
-def _shelf_price(rng: random.Random, price: float) -> int:
-    """Cents, mostly with the usual shop endings (.99, .49, .00)."""
-    whole = max(int(price), 1)
-    ending = rng.random()
-    if ending < 0.6:
-        return whole * 100 + 99
-    if ending < 0.75:
-        return whole * 100 + 49
-    if ending < 0.9:
-        return whole * 100
-    return max(round(price * 100), 1)
+@functools.lru_cache(maxsize=4096)
+def _day_text(day: int) -> str:
+    return (dt.date(1970, 1, 1) + dt.timedelta(days=day)).isoformat()
 
 
-def user_rows(users: Iterable[User]) -> Iterable[Sequence[str]]:
-    return users
+def timestamp_text(instant: int) -> str:
+    """``2025-08-13T09:41:07Z`` for an instant in µs (versions take effect on whole seconds)."""
+    day, second = divmod(instant // 1_000_000, 86_400)
+    hour, second = divmod(second, 3_600)
+    minute, second = divmod(second, 60)
+    return f"{_day_text(day)}T{hour:02d}:{minute:02d}:{second:02d}Z"
 
 
-def product_rows(products: Iterable[Product]) -> Iterable[Sequence[str]]:
-    return ((p.sku, p.name, p.category, format_cents(p.list_price_cents)) for p in products)
+def span_end_text(days: float) -> str:
+    """The instant the CSVs of a run of ``days`` show, e.g. ``2025-08-29T00:00:00Z``."""
+    return timestamp_text(START_US + span_us(days))
 
 
-def write_reference(reference: Reference, directory: Path, *, late: bool = False) -> list[Path]:
-    """Write ``users.csv`` and ``products.csv`` into ``directory`` (the late rows if ``late``)."""
-    users = reference.late_users if late else reference.users
-    products = reference.late_products if late else reference.products
+def user_row(version: UserVersion) -> tuple[str, ...]:
+    return (*version[1:], timestamp_text(version.updated_at))
+
+
+def product_row(version: ProductVersion) -> tuple[str, ...]:
+    return (
+        version.sku,
+        version.name,
+        version.category,
+        format_cents(version.list_price_cents),
+        timestamp_text(version.updated_at),
+    )
+
+
+def latest(history: KeyHistory[UserVersion] | KeyHistory[ProductVersion], end: int) -> int:
+    """The number of the key's last version that took effect before ``end`` (µs)."""
+    return history.index_at(end - 1)
+
+
+def write_reference(
+    reference: Reference, directory: Path, *, late: bool = False, days: float = 28.0
+) -> list[Path]:
+    """Write ``users.csv`` and ``products.csv`` into ``directory``: each key's version in effect
+    at the end of a run of ``days``; ``late``: the late-arriving users and products instead."""
+    history = History(reference)
+    end = START_US + span_us(days)
+    if late:
+        users = history.late_users
+        products = history.late_products
+    else:
+        users = [history.user(n) for n in range(len(reference.users))]
+        products = [history.product(n) for n in range(len(reference.products))]
     return [
-        _write_csv(directory / "users.csv", USERS_HEADER, user_rows(users)),
-        _write_csv(directory / "products.csv", PRODUCTS_HEADER, product_rows(products)),
+        _write_csv(
+            directory / "users.csv",
+            USERS_HEADER,
+            (user_row(u.versions[latest(u, end)]) for u in users),
+        ),
+        _write_csv(
+            directory / "products.csv",
+            PRODUCTS_HEADER,
+            (product_row(p.versions[latest(p, end)]) for p in products),
+        ),
     ]
+
+
+def write_rates(directory: Path, *, days: float = 28.0) -> Path:
+    """Write ``fx_rates.csv`` into ``directory``: every rate up to the end of a run of ``days``
+    (the same for every seed and run length)."""
+    end = START_US + span_us(days)
+    last = dt.datetime.fromtimestamp((end - 1) // 1_000_000, dt.UTC).date()
+    rows = ((r.date.isoformat(), r.currency, r.text) for r in Rates().through(last))
+    return _write_csv(directory / "fx_rates.csv", FX_HEADER, rows)
 
 
 def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]]) -> Path:

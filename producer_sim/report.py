@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from producer_sim.api import ApiExhaustedError
-from producer_sim.config import ALL_KINDS, BASE_KINDS
+from producer_sim.config import ALL_KINDS, BASE_KINDS, REFERENCE_KINDS
 
 RESENDS = ("resend_identical", "resend_conflicting")
 
@@ -61,6 +61,9 @@ class RunReport:
     api_error: ApiExhaustedError | None = None
     stopped: bool = False
     elapsed: float = 0.0
+    # The change topics: their names by stream, and what went out, by kind (never aborted).
+    reference_topics: dict[str, str] = field(default_factory=dict)
+    reference_by_kind: Counter[str] = field(default_factory=Counter)
 
     def settle(self, tally: Tally, committed: bool) -> None:
         """Count a settled tally as published, or as aborted; then empty it."""
@@ -97,8 +100,13 @@ class RunReport:
         return sum(n for kind, n in self.by_kind.items() if kind.startswith("malformed:"))
 
     @property
+    def all_records(self) -> int:
+        """Records to every topic: the orders topic and the change topics."""
+        return self.records + self.reference_by_kind.total()
+
+    @property
     def rate(self) -> float:
-        return self.records / self.elapsed if self.elapsed > 0 else 0.0
+        return self.all_records / self.elapsed if self.elapsed > 0 else 0.0
 
     @property
     def exit_code(self) -> int:
@@ -108,13 +116,14 @@ class RunReport:
         """One line saying why the run failed, or None."""
         if self.api_error is not None:
             return (
-                f"{self.api_error}; the {self.records:,} records of the {self.pages} page(s) "
-                f"before it were published and flushed"
+                f"{self.api_error}; the {self.all_records:,} records of the {self.pages} "
+                "page(s) before it were published and flushed"
             )
         if self.delivery_failures:
             return (
-                f"{self.delivery_failures:,} of {self.records:,} records were not delivered to "
-                f"topic {self.topic!r} (first error: {self.first_delivery_error})"
+                f"{self.delivery_failures:,} of {self.all_records:,} records were not delivered "
+                f"to topic {self.topic!r}{' or the change topics' if self.reference_topics else ''}"
+                f" (first error: {self.first_delivery_error})"
             )
         return None
 
@@ -133,6 +142,17 @@ class RunReport:
                 f"aborted on purpose ({self.aborted:,} records, not published; "
                 f"{self.revived:,} later re-sends of their orders load as new orders)"
             )
+        for stream, topic in self.reference_topics.items():
+            count = self.reference_by_kind
+            records = sum(n for kind, n in count.items() if kind.startswith(f"{stream}:"))
+            what = "rates" if stream == "fx" else f"{stream[:-1]} versions"
+            fates = [f"{count[f'{stream}:late']:,} late"]
+            if stream != "fx":
+                fates.append(f"{count[f'{stream}:out_of_order']:,} out of order")
+            fates.append(f"{count[f'{stream}:repeat']:,} repeated")
+            if count[f"{stream}:snapshot"]:
+                fates.append(f"{count[f'{stream}:snapshot']:,} in a snapshot")
+            text += f"; {records:,} records of {what} to {topic!r} ({', '.join(fates)})"
         return text + (f"; {self.rate:,.0f} records/s, {self.delivery_failures:,} delivery errors")
 
     def log_fields(self) -> dict[str, Any]:
@@ -152,6 +172,13 @@ class RunReport:
             "elapsed_seconds": round(self.elapsed, 3),
             "records_per_second": round(self.rate, 1),
         }
+        if self.reference_topics:
+            fields["reference_topics"] = self.reference_topics
+            fields["reference_by_kind"] = {
+                kind: self.reference_by_kind[kind]
+                for kind in REFERENCE_KINDS
+                if self.reference_by_kind[kind]
+            }
         if self.transactional:
             fields.update(
                 transactions=self.transactions,

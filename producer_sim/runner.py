@@ -17,12 +17,13 @@ from producer_sim.api import (
     fetch_pages,
     run_ahead,
 )
-from producer_sim.config import BASE_KINDS, Settings
-from producer_sim.events import LATE_RESEND_RANGE, Resume, SimRecord, generate_records
+from producer_sim.config import BASE_KINDS, STREAM_OF_KIND, Settings
+from producer_sim.events import LATE_RESEND_RANGE, Resume, generate_records
 from producer_sim.orders import order_number
 from producer_sim.pacing import Pacer, Progress
 from producer_sim.publisher import KafkaSink
-from producer_sim.reference import Reference, generate_reference, write_reference
+from producer_sim.records import SimRecord
+from producer_sim.reference import Reference, generate_reference, write_rates, write_reference
 from producer_sim.report import RESENDS, RunReport, Tally
 from producer_sim.state import (
     CHECKPOINT_SECONDS,
@@ -56,21 +57,18 @@ def prepare_reference(settings: Settings) -> Reference:
     """Generate the reference data and write the CSVs the settings ask for."""
     reference = generate_reference(settings.orders)
     log = get_logger("producer_sim.runner")
-    if settings.reference_dir is not None:
-        paths = write_reference(reference, settings.reference_dir)
+    for directory, late in ((settings.reference_dir, False), (settings.late_reference_dir, True)):
+        if directory is None:
+            continue
+        paths = write_reference(reference, directory, late=late, days=settings.days)
+        if not late:
+            paths.append(write_rates(directory, days=settings.days))
         log.info(
-            "reference_written",
+            "late_reference_written" if late else "reference_written",
             files=[str(p) for p in paths],
-            users=len(reference.users),
-            products=len(reference.products),
-        )
-    if settings.late_reference_dir is not None:
-        paths = write_reference(reference, settings.late_reference_dir, late=True)
-        log.info(
-            "late_reference_written",
-            files=[str(p) for p in paths],
-            users=len(reference.late_users),
-            products=len(reference.late_products),
+            users=len(reference.late_users if late else reference.users),
+            products=len(reference.late_products if late else reference.products),
+            days=settings.days,
         )
     return reference
 
@@ -100,6 +98,10 @@ class _Run:
 
     def send(self, record: SimRecord) -> None:
         self._sink.send(record)
+        if record.kind in STREAM_OF_KIND:  # a change topic: outside any transaction
+            self.report.reference_by_kind[record.kind] += 1
+            self.sent += 1
+            return
         tally = self._tally
         tally.by_kind[record.kind] += 1
         if record.kind in BASE_KINDS and record.key is not None:
@@ -169,6 +171,8 @@ class _Run:
         else:
             self.report.settle(self._tally, committed=True)
         if self._state_file is not None and (final or self._due()):
+            if self._transactional:
+                self._sink.flush()  # the change topics' records, outside the transactions
             new = advance(self.state, self._settings, self.start, self._top, self.sent)
             if self._settings.orders == 0 and new is not self.state:
                 # From now on, positions count from the saved point.
@@ -197,6 +201,8 @@ def publish(
     reference = prepare_reference(settings)
     sink = sink_factory(settings)
     report = RunReport(settings.topic, settings.orders, transactional=settings.transactional)
+    for name in settings.reference_streams:
+        report.reference_topics[name] = str(settings.topic_of(name))
     state_file = None
     if settings.state_dir is not None:
         state_file = StateFile(settings.state_dir, settings.topic, sink.topic_key, settings.seed)
@@ -220,6 +226,8 @@ def publish(
         topic=settings.topic,
         orders=settings.orders,
         seed=settings.seed,
+        days=settings.days,
+        reference_topics=report.reference_topics,
         rate=settings.rate,
         bootstrap_servers=settings.bootstrap_servers,
         transactional=settings.transactional,

@@ -20,7 +20,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from producer_sim.config import MessRates, Settings
+from producer_sim.config import Settings
 from producer_sim.events import Resume
 from producer_sim.orders import seed_scope
 
@@ -34,9 +34,12 @@ def default_state_dir() -> Path:
     return Path(base) / "orders-sim"
 
 
-def rates_fingerprint(rates: MessRates) -> str:
-    """The mess rates shape the stream: a resume point is only exact under the same rates."""
-    text = json.dumps(dataclasses.asdict(rates), sort_keys=True)
+def stream_fingerprint(settings: Settings) -> str:
+    """The mess rates and the change topics published shape an endless stream: a resume point
+    is only exact under the same ones (a stream without change topics keeps its old print)."""
+    text = json.dumps(dataclasses.asdict(settings.rates), sort_keys=True)
+    if settings.reference_streams:
+        text += json.dumps(settings.reference_streams)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -49,7 +52,8 @@ class StreamState:
     """``orders``: the highest base order number handed to the topic (committed or aborted).
 
     ``after_order`` and ``records``: the stream resumes after that base order, then skips that
-    many records (``events.Resume``); valid for the mess rates ``rates``.
+    many records (``events.Resume``); valid for the stream whose fingerprint is ``rates`` (the
+    mess rates and the change topics published, ``stream_fingerprint``).
     """
 
     orders: int = 0
@@ -62,9 +66,10 @@ def resume_point(state: StreamState, settings: Settings, replay: bool) -> Resume
     """Where this run starts: None is the first record (every bounded run, or a replay)."""
     if settings.orders != 0 or replay or state == StreamState():
         return None
-    if state.rates == rates_fingerprint(settings.rates):
+    if state.rates == stream_fingerprint(settings):
         return Resume(state.after_order, state.records)
-    # Other rates make another stream: continue after the last order, without its re-sends.
+    # Other rates or topics make another stream: continue after the last order, without its
+    # re-sends (the change topics start with a snapshot).
     return Resume(state.orders, 0)
 
 
@@ -73,7 +78,7 @@ def advance(
 ) -> StreamState:
     """The state after a run that started at ``start``, went up to base order ``top_order``
     (or none, 0) and took ``sent`` records from its stream."""
-    fingerprint = rates_fingerprint(settings.rates)
+    fingerprint = stream_fingerprint(settings)
     if settings.orders != 0:  # bounded: it sent its pending re-sends at the end
         if top_order <= state.orders:
             return state

@@ -6,6 +6,9 @@ transactions in every run. An aborted transaction's records are written to the l
 then marked aborted, so the topic really holds aborted batches; those records are lost to the
 stream (nothing retries them) and their ids are never used again, so a consumer that reads
 aborted records by mistake loads orders that a ``read_committed`` oracle does not have.
+
+Transactions cover the orders topic only: the change topics' records go through a plain
+idempotent producer beside the transactional one, so no version or rate is ever aborted.
 """
 
 from __future__ import annotations
@@ -13,11 +16,11 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaError, KafkaException, Producer
 
-from producer_sim.config import Settings
+from producer_sim.config import STREAM_OF_KIND, Settings
 from producer_sim.orders import seed_scope
-from producer_sim.publisher import BrokerUnavailableError, KafkaSink
+from producer_sim.publisher import BrokerUnavailableError, KafkaSink, producer_config
 
 DEFAULT_TRANSACTION_SIZE = 100
 _PURGED = (KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT)
@@ -54,6 +57,9 @@ class TransactionalSink(KafkaSink):
         self._timeout = settings.delivery_timeout + 10
         self._open = False
         self._in_transaction = 0
+        if settings.reference_streams:
+            plain = producer_config(settings, lambda *args: KafkaSink._on_delivery(self, *args))
+            self._reference_producer = Producer(plain)
         try:
             self._producer.init_transactions(settings.connect_timeout)
         except KafkaException as error:
@@ -72,6 +78,9 @@ class TransactionalSink(KafkaSink):
         self._log.error("delivery_failed", topic=message.topic(), error=error.str())
 
     def send(self, record: Any) -> None:
+        if record.kind in STREAM_OF_KIND:  # a change topic: outside the transactions
+            super().send(record)
+            return
         if not self._open:
             self._producer.begin_transaction()
             self._open = True

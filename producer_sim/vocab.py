@@ -71,6 +71,11 @@ EURO_COUNTRIES = frozenset(
     ("ES", "DE", "AT", "FR", "BE", "LU", "IT", "SM", "PT", "FI", "GR", "CY", "NL", "IE", "SK")
 )
 COUNTRY_CURRENCY = MappingProxyType({"GB": "GBP", "MX": "MXN", "BR": "BRL", "CA": "CAD"})
+# Where users move when not to a neighbour of their locale; repeats weigh the common ones.
+MOVES_TO = (
+    "US", "US", "US", "GB", "GB", "GB", "DE", "DE", "FR", "ES", "CA", "CA", "MX", "MX", "BR",
+    "BR", "NL", "IE", "AU", "PT", "IT", "JP", "SG", "AE", "CH", "SE",
+)  # fmt: skip
 
 
 class Category(NamedTuple):

@@ -36,6 +36,7 @@ from testcontainers.community.postgres import PostgresContainer
 from consumer.warehouse.extensions import load_extensions
 from consumer.warehouse.objectstore import VARIABLES
 from tests.harness import create_topic
+from tests.noskips import pytest_make_collect_report, pytest_runtest_makereport  # noqa: F401
 from tests.reliability.harness import FIGURES, Figures, format_table
 from tools.localkafka import LocalKafka
 from tools.localpg import LocalPostgres

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
@@ -231,7 +230,7 @@ def copies_as_loaded(
 
 def assert_audit_complete(bootstrap: str, topic: str, db: Path) -> None:
     """``consumer audit`` finds every offset the warehouse read accounted for exactly once
-    (exit 0). Skipped, not failed, while the subcommand does not exist yet."""
+    (exit 0)."""
     args = [sys.executable, "-m", "consumer", "audit", "--bootstrap-servers", bootstrap]
     proc = subprocess.run(
         [*args, "--topic", topic, "--db", str(db)],
@@ -242,13 +241,6 @@ def assert_audit_complete(bootstrap: str, topic: str, db: Path) -> None:
         cwd=ROOT,
         check=False,
     )
-    # argparse's answer to an unknown subcommand, the same as `audit --help` gets; checked on
-    # this call rather than a second one (a Python start-up per scenario, ~2 s under load).
-    if proc.returncode == 2 and "invalid choice: 'audit'" in proc.stderr:
-        pytest.skip(
-            "`consumer audit` does not exist yet (exit 2, invalid choice): every check of "
-            "this scenario before the audit passed"
-        )
     assert proc.returncode == 0, (
         f"audit exited {proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
     )

@@ -21,7 +21,7 @@ from typing import Any
 
 from confluent_kafka import Producer
 
-from consumer.runtime.reading import connect
+from consumer.commands.reading import connect
 from consumer.settings import WarehouseSettings
 from producer_sim.reference import generate_reference, write_reference
 from tests.harness import ROOT, consumer_env, log_events

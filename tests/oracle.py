@@ -1,15 +1,17 @@
 """An independent oracle: what the warehouse must contain, computed from the contract alone.
 
-Given the raw Kafka records of a topic (in the order the consumer sees them per partition) and
-the reference CSVs, :func:`compute_expected` returns the rows that ``dim_order``,
-``fact_sales``, ``dim_user``, ``dim_product`` and ``rejected_events`` must hold, plus which
-records were dropped as identical re-sends. :func:`report` computes the four CLI reports from
-that expectation.
+Given the raw Kafka records of the orders topic (in the order the consumer sees them per
+partition), the reference CSVs and the change topics' records, :func:`compute_expected` returns
+the rows that ``dim_order``, ``fact_sales``, ``dim_user``, ``dim_product``,
+``dim_user_history``, ``dim_product_history``, ``fx_rates``, ``dim_date`` and
+``rejected_events`` must hold, plus which records were dropped as identical re-sends.
+:func:`report` computes every report of §5 from that expectation.
 
-This module deliberately shares no code with ``consumer/`` or ``producer_sim/``: it is written
-from ``docs/interface.md`` and the team's clarifications only, in plain stdlib Python, so that a bug
-in the consumer cannot hide behind the same bug here. Only :func:`read_topic` uses a
-third-party library (``confluent_kafka``).
+This module and its parts (:mod:`tests.oracle_base`, :mod:`tests.oracle_history`,
+:mod:`tests.oracle_reports`) deliberately share no code with ``consumer/`` or ``producer_sim/``:
+they are written from the contract (its §n below) and the team's binding decisions only, in
+plain stdlib Python, so that a bug in the consumer cannot hide behind the same bug here. Only
+:func:`read_topic` uses a third-party library (``confluent_kafka``).
 
 Classification of one record's value (the first matching rule wins):
 
@@ -37,55 +39,168 @@ Then, in input order: a valid record whose ``order_id`` is already loaded is a `
 its whole parsed content equals the loaded one's, else it is rejected ``conflicting_duplicate``.
 Content compares numbers by their exact value as written (``1.5``, ``1.50``, ``15e-1`` are one
 value, so are ``-0.0`` and ``0``, and ``2`` and ``2.0``), not by the rounded stored value.
+Each ``fact_sales`` line carries its order's ``currency`` (§3).
+
+Reference data (§2, decisions "Reference records"); :mod:`tests.oracle_history`:
+
+- A change-topic record is ``invalid_reference`` (in ``rejected``, with its position) unless
+  its value is a UTF-8 JSON object (a tombstone is invalid: deletes are not supported) whose
+  key field (``user_id``/``sku``) is a non-blank string; ``name``/``email``/``category`` are
+  strings or null (``""`` is NULL); ``country`` null or ``[A-Z]{2}`` and ``signup_date`` null
+  or a real ``YYYY-MM-DD`` (``""`` is neither); ``list_price`` null or a JSON number >= 0 as
+  written, stored half-to-even to 4 places below 10**14; ``updated_at`` (required) a
+  timestamp of the ``created_at`` grammar, to UTC. An fx record needs a real ``date``, a
+  ``[A-Z]{3}`` ``currency`` and a JSON number ``rate`` > 0, rounded half-to-even to 10
+  places, neither 0 after rounding nor >= 10**8; a USD rate must be 1. Missing optional
+  fields are NULL; unknown fields are ignored; the record key is not trusted.
+- CSVs: ``users.csv``/``products.csv`` with an optional ``updated_at`` column, an empty field
+  NULL, ``country`` ``[A-Z]{2}``, ``list_price`` plain decimal text >= 0 that DECIMAL(18,4)
+  holds exactly; ``fx_rates.csv`` ``date,currency,rate`` with the fx values' rules, the rate as
+  plain decimal text. A bad file raises ValueError (the consumer exits 2 at start).
+- Order of arrival: the CSVs first, at ``csv_loaded_at``, then each change topic's records in
+  the order given (users, products and rates do not interact).
+
+History (§2 "Rules of history", §3; decisions "History rules"):
+
+- A version is (key, ``updated_at``, content), content being every column but the key and
+  ``updated_at``, compared as stored values (NULL equals NULL). The same key and
+  ``updated_at`` again: equal content is an identical re-delivery (stored once, counted as
+  REDELIVERY and, for a topic record, in ``duplicates`` as dropped_duplicates holds it,
+  whether from a re-read topic, a CSV and a topic, or N members); other content is a
+  correction that replaces it (the later arrival wins).
+- A CSV row without ``updated_at`` takes effect at the load time; it adds nothing
+  (REDELIVERY) when its content equals the key's current version.
+- The history shown: versions ordered by ``updated_at`` (not by arrival), each one equal to
+  the version just before it dropped, computed on everything held at the end (so a late
+  version between two identical ones makes the second count again). The first remaining
+  version has ``valid_from`` MINUS_INFINITY (``datetime.min``, which is how DuckDB returns
+  TIMESTAMP '-infinity'), a later one its ``updated_at``; ``valid_to`` is the next
+  ``valid_from`` (None for the last); ``is_current`` marks the last.
+- The version in effect at t is the last with ``valid_from <= t``: an order placed before
+  its user's first version takes that version (late-arriving dimensions), and a version that
+  arrives late re-attributes orders already loaded.
+- ``dim_user``/``dim_product``: each key's current version (``is_inferred`` false), plus every
+  user_id of a loaded order / sku of a loaded line without a version as a placeholder.
+
+Rates and dates (§2, §3; decisions "Exchange rates", "dim_date"):
+
+- ``fx_rates`` holds one rate per (date, currency), the later arrival winning (the same rate
+  again is a re-delivery); a USD row (rate 1) is held like any other and changes nothing.
+  rate(K, d) is 1 for USD, else K's rate with the latest date <= d, none before K's first
+  rate (no back-fill): a weekend keeps Friday's rate.
+- ``dim_date``: every day from the UTC date of the earliest loaded order's ``created_at`` to
+  that of the latest: ``date_key`` YYYYMMDD, ``quarter``, ISO ``iso_week`` and
+  ``day_of_week`` (1 = Monday), ``is_weekend`` for Saturday and Sunday.
+
+Reports (§5; decisions "Reports"); :mod:`tests.oracle_reports`:
+
+- Reporting currency C (default USD, three capital letters). A line of an order in currency X
+  placed at t: X = C counts as q*p (whatever t); X NULL, t NULL, or no rate of X or of C on
+  t's UTC date leaves it unconverted; else q*p*rate(X, d)/rate(C, d). Sums are exact
+  (fractions), then ``total_sales`` is rounded half-to-even to 2 places.
+- top-users, top-countries, sales-by-channel: a group appears only with a converted line;
+  top-countries groups as was (the user's version in effect at ``created_at``, the current
+  one when it is NULL, NULL without a user or a version) or, with ``as_is``, by the current
+  version. top-products counts every line's units, with the current product name.
+- sales-over-time: every UTC period (hour ``...T13:00:00Z``, day, ISO week's Monday, month's
+  first day) from the earliest to the latest ``created_at``, empty ones as zeros; ``orders``
+  counts orders with or without lines, ``units`` their lines, ``total_sales`` their converted
+  lines. unconverted-sales: per order currency (NULL last), ``lines`` and the exact ``total``
+  in that currency.
+- Windows keep ``since <= created_at < until`` (no order without ``created_at`` then). Order
+  by the measure (``total_sales`` as rounded) descending, ties by key ascending, NULL last;
+  limit 5 by default except sales-by-channel, sales-over-time and unconverted-sales.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import os
-import re
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
-from typing import Any, Final, Literal, TypeAlias, TypeGuard
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any, Final
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+from tests.oracle_base import (
+    Canonical,
+    Position,
+    Record,
+    canonical,
+    json_number,
+    loads_json,
+    non_blank_string,
+    parse_created_at,
+    stored_money,
+)
+from tests.oracle_history import (
+    INVALID_REFERENCE,
+    MINUS_INFINITY,
+    REDELIVERY,
+    STORED,
+    DateRow,
+    InvalidReference,
+    Kind,
+    ProductVersion,
+    Rate,
+    ReferenceBook,
+    StrPath,
+    UserVersion,
+    Version,
+    date_rows,
+    parse_reference,
+    product_history,
+    read_fx_csv,
+    read_products_csv,
+    read_users_csv,
+    user_history,
+)
+from tests.oracle_reports import GRAINS, REPORT_KEYS, report, report_variants
 
 __all__ = [
     "CONFLICTING_DUPLICATE",
     "EMPTY_PAYLOAD",
+    "GRAINS",
     "INVALID_AMOUNT",
     "INVALID_CREATED_AT",
     "INVALID_FIELD",
     "INVALID_ITEM",
     "INVALID_JSON",
+    "INVALID_REFERENCE",
+    "MINUS_INFINITY",
     "MISSING_ORDER_ID",
     "NOT_AN_OBJECT",
+    "REDELIVERY",
     "REJECT_REASONS",
     "REPORT_KEYS",
+    "STORED",
     "Canonical",
+    "DateRow",
     "Expected",
+    "InvalidReference",
     "LineRow",
     "OrderRow",
     "Position",
     "ProductRow",
+    "ProductVersion",
+    "Rate",
     "Record",
     "Rejection",
     "UserRow",
+    "UserVersion",
     "ValidOrder",
+    "Version",
     "canonical",
     "compute_expected",
-    "load_products_csv",
-    "load_users_csv",
     "parse_created_at",
     "parse_order",
+    "parse_reference",
     "read_topic",
     "report",
+    "report_variants",
 ]
 
 # --------------------------------------------------------------------------------------------
@@ -113,46 +228,17 @@ REJECT_REASONS: Final = frozenset(
         INVALID_AMOUNT,
         INVALID_FIELD,
         CONFLICTING_DUPLICATE,
+        INVALID_REFERENCE,
     }
 )
 
-#: Money is DECIMAL(18,4): 4 decimal places, 14 digits before the point.
-MONEY_SCALE: Final = 4
-MONEY_LIMIT: Final = 10**14
 #: ``quantity`` must fit a 32-bit signed INTEGER.
 MAX_QUANTITY: Final = 2**31 - 1
-
-_FOUR_PLACES: Final = Decimal(1).scaleb(-MONEY_SCALE)
-#: Plenty of digits so that products and sums of money are exact.
-_EXACT: Final = Context(prec=400)
-#: Half-to-even rounding to 4 places, with room for any value below the money limit.
-_ROUND: Final = Context(prec=100, rounding=ROUND_HALF_EVEN)
-
-Position: TypeAlias = tuple[str, int, int]
-"""``(topic, partition, offset)`` of one Kafka record."""
-
-Canonical: TypeAlias = tuple[Any, ...]
-"""A hashable, order- and formatting-independent form of a parsed JSON value."""
 
 
 # --------------------------------------------------------------------------------------------
 # Data shapes
 # --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Record:
-    """One raw Kafka record, exactly as read from the topic."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-
-    @property
-    def position(self) -> Position:
-        return (self.topic, self.partition, self.offset)
 
 
 @dataclass(frozen=True)
@@ -170,7 +256,8 @@ class OrderRow:
 
 @dataclass(frozen=True)
 class LineRow:
-    """One ``fact_sales`` row; ``line_number`` is the 1-based position in ``items``."""
+    """One ``fact_sales`` row; ``line_number`` is the 1-based position in ``items``;
+    ``currency`` is the order's (contract §3)."""
 
     order_id: str
     line_number: int
@@ -179,11 +266,13 @@ class LineRow:
     quantity: int
     unit_price: Decimal
     created_at: datetime | None  # naive, UTC
+    currency: str | None
 
 
 @dataclass(frozen=True)
 class UserRow:
-    """One ``dim_user`` row; a placeholder has every attribute None and ``is_inferred``."""
+    """One ``dim_user`` row: a key's current version, or a placeholder (every attribute None
+    and ``is_inferred``) for a user_id of a loaded order that has no version."""
 
     user_id: str
     name: str | None
@@ -195,7 +284,8 @@ class UserRow:
 
 @dataclass(frozen=True)
 class ProductRow:
-    """One ``dim_product`` row; a placeholder has every attribute None and ``is_inferred``."""
+    """One ``dim_product`` row: a key's current version, or a placeholder (every attribute
+    None and ``is_inferred``) for a sku of a loaded line that has no version."""
 
     sku: str
     name: str | None
@@ -226,7 +316,10 @@ class Expected:
 
     orders: dict[str, OrderRow] = field(default_factory=dict)
     lines: dict[tuple[str, int], LineRow] = field(default_factory=dict)
+    #: ``rejected_events``: records of every topic (orders and change topics) by position.
     rejected: dict[Position, str] = field(default_factory=dict)
+    #: ``dropped_duplicates``: the orders' identical re-sends and the change topics' identical
+    #: re-deliveries, by position.
     duplicates: set[Position] = field(default_factory=set)
     loaded: dict[Position, str] = field(default_factory=dict)
     users: dict[str, UserRow] = field(default_factory=dict)
@@ -240,14 +333,36 @@ class Expected:
     #: which copy is loaded (the others being dropped duplicates) follows the consumer's batch
     #: order. ``loaded`` and ``duplicates`` show the copy that comes first in input order.
     spread_copies: dict[str, set[Position]] = field(default_factory=dict)
+    #: ``dim_user_history`` / ``dim_product_history`` keyed by (key, valid_from); a key's
+    #: first version has ``valid_from`` MINUS_INFINITY.
+    user_history: dict[tuple[str, datetime], UserVersion] = field(default_factory=dict)
+    product_history: dict[tuple[str, datetime], ProductVersion] = field(default_factory=dict)
+    #: ``fx_rates`` keyed by (date, currency).
+    fx_rates: dict[tuple[date, str], Decimal] = field(default_factory=dict)
+    #: ``dim_date`` keyed by date_key.
+    dates: dict[int, DateRow] = field(default_factory=dict)
+    #: Every change-topic record: STORED (a version or rate held), REDELIVERY (adds nothing:
+    #: dropped, and counted in ``duplicates``) or INVALID_REFERENCE (also in ``rejected``);
+    #: ``reference_details`` says why, in the oracle's words, for the invalid ones.
+    reference_outcomes: dict[Position, str] = field(default_factory=dict)
+    reference_details: dict[Position, str] = field(default_factory=dict)
+    #: Every CSV row, by (file, line): STORED or REDELIVERY.
+    csv_outcomes: dict[tuple[str, int], str] = field(default_factory=dict)
+    #: (kind, key) whose versions or rate depend on how the consumer interleaves streams
+    #: (differing content for one key and ``updated_at``, or one date and currency, in two
+    #: partitions or in a CSV and a topic); fx keys read ``"EUR:2025-08-04"``.
+    ambiguous_reference: set[tuple[str, str]] = field(default_factory=set)
 
     @property
     def outcome_counts(self) -> dict[str, int]:
-        """Counts per outcome, as in ``pipeline_records_total{outcome=...}``."""
+        """Counts per outcome of the orders topic's records, as in
+        ``pipeline_records_total{outcome=...}`` (change-topic records not included)."""
+        rejected = [p for p in self.rejected if p not in self.reference_outcomes]
+        duplicates = [p for p in self.duplicates if p not in self.reference_outcomes]
         return {
             "loaded": len(self.loaded),
-            "duplicate": len(self.duplicates),
-            "rejected": len(self.rejected),
+            "duplicate": len(duplicates),
+            "rejected": len(rejected),
         }
 
 
@@ -258,156 +373,16 @@ class _RejectError(Exception):
 
 
 # --------------------------------------------------------------------------------------------
-# JSON parsing and canonical content
-# --------------------------------------------------------------------------------------------
-
-
-def _parse_int(text: str) -> int:
-    """A JSON integer literal; more than 4300 digits (Python's int() limit) is refused as
-    unreadable, a team rule: no money or quantity comes near it."""
-    return int(text)  # ValueError beyond 4300 digits
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _loads(text: str) -> Any:
-    return json.loads(
-        text, parse_float=Decimal, parse_int=_parse_int, parse_constant=_refuse_constant
-    )
-
-
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
-
-
-def _canonical_string(text: str) -> str:
-    if _SURROGATE.search(text):
-        raise ValueError("lone UTF-16 surrogate escape: not Unicode text")
-    return text
-
-
-def _canonical_number(number: int | Decimal) -> Canonical:
-    """The exact value of a JSON number, however written: 2, 2.0, 2.000, 20e-1 and 0.2E1 give
-    the same key, and -0.0, 0 and 0e5 give the key of zero."""
-    sign, digit_tuple, exponent = Decimal(number).as_tuple()
-    assert isinstance(exponent, int), "JSON numbers are finite"
-    digits = list(digit_tuple)
-    if not any(digits):
-        return ("num", 0, (0,), 0)
-    while digits[-1] == 0:
-        digits.pop()
-        exponent += 1
-    return ("num", sign, tuple(digits), exponent)
-
-
-def canonical(value: Any) -> Canonical:
-    """A hashable form of a parsed JSON value, such that two values are "the same content"
-    exactly when their canonical forms are equal.
-
-    Key order and formatting vanish with parsing; numbers compare by exact value (``1.50`` is
-    ``1.5``, ``1E2`` is ``100``, ``2`` is ``2.0``, ``-0.0`` is ``0``: interface §1), but
-    ``true`` is not ``1``. Raises ValueError on a string holding a lone surrogate (from a
-    ``\\ud800``-style escape).
-    """
-    if value is None:
-        return ("null",)
-    if isinstance(value, bool):
-        return ("bool", value)
-    if isinstance(value, int | Decimal):
-        return _canonical_number(value)
-    if isinstance(value, str):
-        return ("str", _canonical_string(value))
-    if isinstance(value, list):
-        return ("list", tuple(canonical(element) for element in value))
-    if isinstance(value, dict):
-        members = [(_canonical_string(k), canonical(v)) for k, v in value.items()]
-        return ("obj", tuple(sorted(members, key=lambda member: member[0])))
-    raise TypeError(f"not a parsed JSON value: {value!r}")
-
-
-# --------------------------------------------------------------------------------------------
 # Field rules
 # --------------------------------------------------------------------------------------------
-
-_TIMESTAMP = re.compile(
-    r"(?P<year>[0-9]{4})-(?P<month>[0-9]{2})-(?P<day>[0-9]{2})"
-    r"[Tt ]"
-    r"(?P<hour>[0-9]{2}):(?P<minute>[0-9]{2})"
-    r"(?::(?P<second>[0-9]{2})(?:[.,](?P<fraction>[0-9]{1,9}))?)?"
-    r"(?P<zone>[Zz]|(?P<zone_sign>[+-])(?P<zone_hour>[0-9]{2})(?::?(?P<zone_minute>[0-9]{2}))?)?"
-)
-
-
-def parse_created_at(text: str) -> datetime | None:
-    """An ISO-8601 extended timestamp as a naive UTC datetime, or None if it is not one.
-
-    ``YYYY-MM-DD`` + ``T``/``t``/space + ``hh:mm`` + optional ``:ss`` + optional fraction of the
-    seconds (``.`` or ``,``, 1-9 digits, truncated to microseconds) + optional zone (``Z``,
-    ``z``, ``±hh:mm``, ``±hhmm``, ``±hh``). No zone means UTC.
-    """
-    match = _TIMESTAMP.fullmatch(text)
-    if match is None:
-        return None
-    fraction = match["fraction"] or ""
-    try:
-        local = datetime(
-            int(match["year"]),
-            int(match["month"]),
-            int(match["day"]),
-            int(match["hour"]),
-            int(match["minute"]),
-            int(match["second"] or 0),
-            int(fraction[:6].ljust(6, "0")),
-        )
-    except ValueError:  # no such date, hour 24, minute or second 60, year 0000
-        return None
-    offset = timedelta(0)
-    if match["zone_sign"] is not None:
-        zone_hour = int(match["zone_hour"])
-        zone_minute = int(match["zone_minute"] or 0)
-        if zone_hour > 23 or zone_minute > 59:
-            return None
-        offset = timedelta(hours=zone_hour, minutes=zone_minute)
-        if match["zone_sign"] == "-":
-            offset = -offset
-    try:
-        return local - offset
-    except OverflowError:  # before 0001-01-01 or after 9999-12-31 once in UTC
-        return None
-
-
-def _number(value: Any) -> Decimal | None:
-    """A parsed JSON number as a Decimal (``true`` is not a number), else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | Decimal):
-        return Decimal(value)
-    return None
-
-
-def _money(value: Any) -> Decimal | None:
-    """A JSON number as DECIMAL(18,4) stores it (half-to-even to 4 places), or None when it is
-    not a number or its rounded magnitude is 10**14 or more."""
-    number = _number(value)
-    if number is None or number.copy_abs() >= MONEY_LIMIT:  # also keeps 1e400 from quantize
-        return None
-    stored = number.quantize(_FOUR_PLACES, context=_ROUND)
-    if stored.copy_abs() >= MONEY_LIMIT:  # 99999999999999.99995 rounds up to 10**14
-        return None
-    return stored.copy_abs() if stored.is_zero() else stored
 
 
 def _quantity(value: Any) -> int | None:
     """A JSON number of integer value from 1 to MAX_QUANTITY (``2.0`` is 2), else None."""
-    number = _number(value)
+    number = json_number(value)
     if number is None or not 1 <= number <= MAX_QUANTITY or number != number.to_integral_value():
         return None
     return int(number)
-
-
-def _non_blank_string(value: Any) -> TypeGuard[str]:
-    return isinstance(value, str) and value.strip() != ""
 
 
 def _optional_string(container: dict[str, Any], name: str, *, empty_is_null: bool) -> str | None:
@@ -425,14 +400,14 @@ def _item(value: Any) -> tuple[str, int, Decimal]:
     if not isinstance(value, dict):
         raise _RejectError(INVALID_ITEM)
     sku = value.get("sku")
-    if not _non_blank_string(sku):
+    if not non_blank_string(sku):
         raise _RejectError(INVALID_ITEM)
     quantity = _quantity(value.get("quantity"))
     if quantity is None:
         raise _RejectError(INVALID_ITEM)
     raw_price = value.get("price")
-    price = _money(raw_price)
-    if price is None or raw_price < 0:  # >= 0 as written: -0.00001 is negative
+    price, number = stored_money(raw_price), json_number(raw_price)
+    if price is None or number is None or number < 0:  # >= 0 as written: -0.00001 is negative
         raise _RejectError(INVALID_ITEM)
     return sku, quantity, price
 
@@ -440,7 +415,7 @@ def _item(value: Any) -> tuple[str, int, Decimal]:
 def _order(document: dict[str, Any], content: Canonical) -> ValidOrder:
     """Rules 4 to 8 on a parsed JSON object; raises _RejectError."""
     order_id = document.get("order_id")
-    if not _non_blank_string(order_id):
+    if not non_blank_string(order_id):
         raise _RejectError(MISSING_ORDER_ID)
 
     created_at: datetime | None = None
@@ -461,7 +436,7 @@ def _order(document: dict[str, Any], content: Canonical) -> ValidOrder:
     amount: Decimal | None = None
     raw_amount = document.get("amount")
     if raw_amount is not None:
-        amount = _money(raw_amount)
+        amount = stored_money(raw_amount)
         if amount is None:
             raise _RejectError(INVALID_AMOUNT)
 
@@ -477,7 +452,7 @@ def _order(document: dict[str, Any], content: Canonical) -> ValidOrder:
 
     order = OrderRow(order_id, user_id, amount, currency, source, promo, created_at)
     lines = tuple(
-        LineRow(order_id, number, sku, user_id, quantity, price, created_at)
+        LineRow(order_id, number, sku, user_id, quantity, price, created_at, currency)
         for number, (sku, quantity, price) in enumerate(items, start=1)
     )
     return ValidOrder(order, lines, content)
@@ -494,7 +469,7 @@ def parse_order(value: bytes | None) -> ValidOrder | Rejection:
     if text.strip() == "":
         return Rejection(EMPTY_PAYLOAD)
     try:
-        document = _loads(text)
+        document = loads_json(text)
         content = canonical(document)
     except (ValueError, RecursionError, ArithmeticError):
         # JSONDecodeError is a ValueError; ArithmeticError is decimal's InvalidOperation for an
@@ -509,94 +484,12 @@ def parse_order(value: bytes | None) -> ValidOrder | Rejection:
 
 
 # --------------------------------------------------------------------------------------------
-# Reference data (interface §2)
-# --------------------------------------------------------------------------------------------
-
-USER_COLUMNS: Final = ("user_id", "name", "email", "country", "signup_date")
-PRODUCT_COLUMNS: Final = ("sku", "name", "category", "list_price")
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_PRICE = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
-
-StrPath: TypeAlias = str | os.PathLike[str]
-
-
-def _read_csv(path: StrPath, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str | None]]]:
-    """Rows as ``(line number, {column: value or None for an empty field})``."""
-    rows: list[tuple[int, dict[str, str | None]]] = []
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in columns if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(f"{path}: header lacks {', '.join(missing)}")
-        for row in reader:
-            values = {c: (row.get(c) or None) for c in columns}
-            rows.append((reader.line_num, values))
-    return rows
-
-
-def _unique_key(key: str | None, seen: dict[str, Any], path: StrPath, line: int) -> str:
-    if key is None:
-        raise ValueError(f"{path}:{line}: empty key")
-    if key in seen:
-        raise ValueError(f"{path}:{line}: key {key!r} appears twice (undefined by the contract)")
-    return key
-
-
-def load_users_csv(path: StrPath) -> dict[str, UserRow]:
-    """``users.csv`` as ``dim_user`` rows; an empty field is NULL."""
-    users: dict[str, UserRow] = {}
-    for line, row in _read_csv(path, USER_COLUMNS):
-        user_id = _unique_key(row["user_id"], users, path, line)
-        raw_date = row["signup_date"]
-        signup_date = None
-        if raw_date is not None:
-            if not _DATE.fullmatch(raw_date):
-                raise ValueError(f"{path}:{line}: signup_date {raw_date!r} is not YYYY-MM-DD")
-            signup_date = date.fromisoformat(raw_date)
-        users[user_id] = UserRow(
-            user_id, row["name"], row["email"], row["country"], signup_date, is_inferred=False
-        )
-    return users
-
-
-def _csv_price(text: str) -> Decimal | None:
-    """A CSV list_price: plain decimal text that DECIMAL(18,4) holds exactly (no rounding: the
-    contract's rounding rule is for JSON money), else None."""
-    if not _PRICE.fullmatch(text):
-        return None
-    price = Decimal(text)
-    stored = _money(price)
-    return stored if stored is not None and stored == price else None
-
-
-def load_products_csv(path: StrPath) -> dict[str, ProductRow]:
-    """``products.csv`` as ``dim_product`` rows; an empty field is NULL."""
-    products: dict[str, ProductRow] = {}
-    for line, row in _read_csv(path, PRODUCT_COLUMNS):
-        sku = _unique_key(row["sku"], products, path, line)
-        raw_price = row["list_price"]
-        list_price = None
-        if raw_price is not None:
-            list_price = _csv_price(raw_price)
-            if list_price is None:
-                raise ValueError(f"{path}:{line}: list_price {raw_price!r} is not DECIMAL(18,4)")
-        products[sku] = ProductRow(sku, row["name"], row["category"], list_price, is_inferred=False)
-    return products
-
-
-# --------------------------------------------------------------------------------------------
 # The whole stream
 # --------------------------------------------------------------------------------------------
 
 
-def compute_expected(
-    records: Iterable[Record],
-    users_csv: StrPath | None = None,
-    products_csv: StrPath | None = None,
-) -> Expected:
-    """What the warehouse must hold once every record has been consumed, in the given order,
-    and the reference CSVs (either may be None) have been loaded."""
-    expected = Expected()
+def _classify_orders(expected: Expected, records: Iterable[Record]) -> list[Position]:
+    """Orders topic, in input order (§1); returns every position seen."""
     loaded_content: dict[str, Canonical] = {}
     partitions_of: defaultdict[str, set[tuple[str, int]]] = defaultdict(set)
     contents_of: defaultdict[str, set[Canonical]] = defaultdict(set)
@@ -626,8 +519,6 @@ def compute_expected(
         for line in outcome.lines:
             expected.lines[(line.order_id, line.line_number)] = line
 
-    if len(set(positions)) != len(positions):
-        raise ValueError("the same (topic, partition, offset) was given more than once")
     # Delivery guarantee (interface §4): each record in exactly one place.
     outcomes = [set(expected.loaded), expected.duplicates, set(expected.rejected)]
     assert sum(map(len, outcomes)) == len(positions), "a record has two outcomes"
@@ -638,11 +529,112 @@ def compute_expected(
     expected.spread_copies = {
         oid: copies_of[oid] for oid in spread if oid not in expected.ambiguous_order_ids
     }
+    return positions
 
-    if users_csv is not None:
-        expected.users.update(load_users_csv(users_csv))
-    if products_csv is not None:
-        expected.products.update(load_products_csv(products_csv))
+
+def _load_reference(
+    expected: Expected,
+    csvs: list[tuple[Kind, StrPath | None]],
+    topics: list[tuple[Kind, Iterable[Record]]],
+    loaded_at: datetime,
+) -> tuple[ReferenceBook, list[Position]]:
+    """The CSV files first (read at start, §2), then each change topic's records in the order
+    given; the kinds do not interact, so only the order within a kind matters."""
+    book = ReferenceBook()
+    for kind, path in csvs:
+        if path is None:
+            continue
+        deliveries: list[tuple[int, Version | Rate]]
+        if kind == "users":
+            deliveries = [*read_users_csv(path)]
+        elif kind == "products":
+            deliveries = [*read_products_csv(path)]
+        else:
+            deliveries = [*read_fx_csv(path)]
+        stream = (str(path), 0)
+        for line, delivery in deliveries:
+            if isinstance(delivery, Rate):
+                outcome = book.add_rate(delivery, stream)
+            else:
+                outcome = book.add_version(delivery, loaded_at, stream)
+            expected.csv_outcomes[(str(path), line)] = outcome
+
+    positions: list[Position] = []
+    for kind, records in topics:
+        for record in records:
+            position = record.position
+            positions.append(position)
+            stream = (record.topic, record.partition)
+            parsed = parse_reference(kind, record.value)
+            if isinstance(parsed, InvalidReference):
+                expected.rejected[position] = INVALID_REFERENCE
+                expected.reference_details[position] = parsed.detail
+                outcome = INVALID_REFERENCE
+            elif isinstance(parsed, Rate):
+                outcome = book.add_rate(parsed, stream)
+            else:  # updated_at is required on a topic: loaded_at is not used
+                outcome = book.add_version(parsed, loaded_at, stream)
+            expected.reference_outcomes[position] = outcome
+            if outcome == REDELIVERY:
+                expected.duplicates.add(position)
+    return book, positions
+
+
+def compute_expected(
+    records: Iterable[Record],
+    users_csv: StrPath | None = None,
+    products_csv: StrPath | None = None,
+    *,
+    fx_csv: StrPath | None = None,
+    user_records: Iterable[Record] = (),
+    product_records: Iterable[Record] = (),
+    fx_records: Iterable[Record] = (),
+    csv_loaded_at: datetime | None = None,
+) -> Expected:
+    """What the warehouse must hold once every record has been consumed and the reference
+    data loaded.
+
+    ``records`` is the orders topic, in the order the consumer sees it per partition. The
+    CSVs (any may be None) are loaded first, at ``csv_loaded_at`` (naive UTC; default: now),
+    which is when a row without ``updated_at`` takes effect. ``user_records``,
+    ``product_records`` and ``fx_records`` are the change topics' records, each in the order
+    the warehouse reads them. Reference versions that arrive after the orders that need them
+    still apply to those orders: the tables and reports depend on what is held at the end.
+    """
+    expected = Expected()
+    positions = _classify_orders(expected, records)
+    loaded_at = csv_loaded_at or datetime.now(UTC).replace(tzinfo=None)
+    book, reference_positions = _load_reference(
+        expected,
+        [("users", users_csv), ("products", products_csv), ("fx", fx_csv)],
+        [("users", user_records), ("products", product_records), ("fx", fx_records)],
+        loaded_at,
+    )
+    every = [*positions, *reference_positions]
+    if len(set(every)) != len(every):
+        raise ValueError("the same (topic, partition, offset) was given more than once")
+    expected.ambiguous_reference = book.ambiguous
+
+    expected.user_history = user_history(book)
+    expected.product_history = product_history(book)
+    expected.fx_rates = dict(book.rates)
+    expected.dates = date_rows(
+        order.created_at.date()
+        for order in expected.orders.values()
+        if order.created_at is not None
+    )
+    for version in expected.user_history.values():
+        if version.is_current:
+            expected.users[version.user_id] = UserRow(
+                version.user_id, version.name, version.email, version.country,
+                version.signup_date, is_inferred=False,
+            )  # fmt: skip
+    for product in expected.product_history.values():
+        if product.is_current:
+            expected.products[product.sku] = ProductRow(
+                product.sku, product.name, product.category, product.list_price,
+                is_inferred=False,
+            )  # fmt: skip
     for order in expected.orders.values():
         if order.user_id is not None and order.user_id not in expected.users:
             expected.users[order.user_id] = UserRow(order.user_id, None, None, None, None, True)
@@ -650,74 +642,6 @@ def compute_expected(
         if line.sku not in expected.products:
             expected.products[line.sku] = ProductRow(line.sku, None, None, None, True)
     return expected
-
-
-# --------------------------------------------------------------------------------------------
-# Reports (interface §5)
-# --------------------------------------------------------------------------------------------
-
-REPORT_KEYS: Final[dict[str, tuple[str, ...]]] = {
-    "top-users": ("user_id", "total_sales"),
-    "top-products": ("sku", "name", "units_sold"),
-    "top-countries": ("country", "total_sales"),
-    "sales-by-channel": ("source", "total_sales"),
-}
-DEFAULT_LIMIT: Final = 5
-
-
-def _ranked(totals: dict[str | None, Any]) -> list[str | None]:
-    """Keys by measure descending, ties by key ascending, the NULL key last."""
-    keys = sorted(key for key in totals if key is not None)
-    keys.sort(key=lambda key: totals[key], reverse=True)  # stable: ties keep key order
-    ranked: list[str | None] = [*keys]
-    return [*ranked, None] if None in totals else ranked
-
-
-def report(
-    expected: Expected, name: str, limit: int | Literal["default"] | None = "default"
-) -> list[dict[str, Any]]:
-    """The rows ``consumer query NAME --format json`` must print, as dicts with exactly the
-    contract's keys. Money is an exact Decimal. ``limit="default"`` means 5, or every row for
-    ``sales-by-channel``; ``None`` means every row."""
-    if name not in REPORT_KEYS:
-        raise ValueError(f"unknown report {name!r}")
-    if limit == "default":
-        limit = None if name == "sales-by-channel" else DEFAULT_LIMIT
-    if limit is not None and limit < 0:
-        raise ValueError("limit must be >= 0")
-
-    totals: dict[str | None, Any] = {}
-    with localcontext(_EXACT):
-        for line in expected.lines.values():
-            sales = line.quantity * line.unit_price
-            key: str | None
-            if name == "top-users":
-                key = line.user_id
-            elif name == "top-products":
-                key = line.sku
-            elif name == "top-countries":
-                user = expected.users.get(line.user_id) if line.user_id is not None else None
-                key = user.country if user is not None else None
-            else:
-                key = expected.orders[line.order_id].source
-            measure = line.quantity if name == "top-products" else sales
-            totals[key] = totals.get(key, 0) + measure
-
-    rows: list[dict[str, Any]] = []
-    for key in _ranked(totals):
-        if name == "top-products":
-            product = expected.products.get(key) if key is not None else None
-            rows.append(
-                {
-                    "sku": key,
-                    "name": product.name if product is not None else None,
-                    "units_sold": totals[key],
-                }
-            )
-        else:
-            key_name, measure_name = REPORT_KEYS[name]
-            rows.append({key_name: key, measure_name: Decimal(totals[key])})
-    return rows if limit is None else rows[:limit]
 
 
 # --------------------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ _TIMESTAMP = re.compile(
 )
 
 
-class _RejectError(Exception):
+class _RejectError(ValueError):
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(detail)
         self.reason = reason

@@ -34,3 +34,29 @@ LINE_SCHEMA = pl.Schema(
     }
 )
 REJECT_SCHEMA = pl.Schema({"idx": pl.UInt32(), "reason": pl.String(), "detail": pl.String()})
+
+#: Every rejected record of a batch, of the orders topic or of a reference topic: where it came
+#: from, why, and its raw key and value (``value_text`` when the value is UTF-8).
+REJECTED_SCHEMA = pl.Schema(
+    {
+        "idx": pl.UInt32(),
+        "topic": pl.String(),
+        "topic_id": pl.String(),
+        "partition": pl.Int32(),
+        "offset": pl.Int64(),
+        "reason": pl.String(),
+        "detail": pl.String(),
+        "order_id": pl.String(),
+        "key": pl.Binary(),
+        "value": pl.Binary(),
+        "value_text": pl.String(),
+    }
+)
+
+
+def text_or_none(value: bytes | None) -> str | None:
+    """A raw value as text when it is UTF-8, else None."""
+    try:
+        return None if value is None else value.decode("utf-8")
+    except UnicodeDecodeError:
+        return None

@@ -44,6 +44,12 @@ LINE_TYPES = {
 assert list(LINE_TYPES) == LINE_SCHEMA.names()
 
 
+def tier() -> str:
+    """Which tier parses plain records, for the startup log line: ``"native"`` where the
+    extension is built, ``"python"`` (the fast path and the exact validator) without it."""
+    return "native" if decoder() is not None else "python"
+
+
 def decoder() -> Callable[[list[bytes | None]], Decoded] | None:
     """The native decoder: (positions refused, raw orders, raw lines); None when the
     extension is not built."""

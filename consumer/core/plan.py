@@ -13,8 +13,11 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from consumer.core.frames import REJECTED_SCHEMA, text_or_none
+from consumer.core.positions import positions_after
 from consumer.core.reasons import CONFLICTING_DUPLICATE, DUPLICATE, LOADED
 from consumer.core.records import Records
+from consumer.core.refbatch import ReferenceBatch
 from consumer.core.transform import Parsed, parse_values
 
 REJECT_FRAME_SCHEMA = pl.Schema(
@@ -29,35 +32,23 @@ REJECT_FRAME_SCHEMA = pl.Schema(
 
 @dataclass(frozen=True)
 class Batch:
-    """One transformed micro-batch: parsed frames plus each record's position."""
+    """One transformed micro-batch: parsed frames plus where each record came from."""
 
     batch_id: int
     topic: str
     parsed: Parsed
-    positions: pl.DataFrame  # idx, partition, offset
+    origins: pl.DataFrame  # idx, partition, offset
     keys: list[bytes | None]
     values: list[bytes | None]
     next_offsets: dict[int, int]
     topic_id: str | None = None
     first_offsets: dict[int, int] = field(default_factory=dict)  # where reading began
     skipped: dict[int, tuple[int, int]] = field(default_factory=dict)  # deleted by retention
+    reference: ReferenceBatch | None = None  # reference versions written in the same transaction
 
     @property
     def size(self) -> int:
         return len(self.values)
-
-
-def reading_ends(records: Records, next_offsets: Mapping[int, int] | None = None) -> dict[int, int]:
-    """Where reading of each partition stands after ``records``: past its last record, or at
-    ``next_offsets`` (the consumer's position, past transaction markers) when that is further."""
-    last: dict[int, int] = {}
-    for partition, offset in zip(records.partitions, records.offsets, strict=True):
-        if offset >= last.get(partition, -1):
-            last[partition] = offset + 1
-    for partition, position in (next_offsets or {}).items():
-        if position > last.get(partition, -1):
-            last[partition] = position
-    return last
 
 
 def build_batch(
@@ -70,17 +61,18 @@ def build_batch(
     first_offsets: dict[int, int] | None = None,
     skipped: dict[int, tuple[int, int]] | None = None,
     parsed: Parsed | None = None,
+    reference: ReferenceBatch | None = None,
 ) -> Batch:
     """Transform consumed records (unless ``parsed`` is their transform, done elsewhere) and
     note where each came from.
 
-    ``next_offsets`` is where each partition's reading stands after these records, as
-    ``reading_ends`` gives it (the caller may have needed it before the batch was parsed); by
-    default, the last record + 1.
+    ``next_offsets`` is where each partition stands after these records, as
+    ``positions_after`` gives it (the caller may have needed it before the batch was parsed);
+    by default, the last record + 1.
     ``first_offsets`` and ``skipped`` go to the ledger with the batch: where reading of each
     partition began, and offsets retention deleted before they were read.
     """
-    positions = pl.DataFrame(
+    origins = pl.DataFrame(
         {"idx": range(len(records)), "partition": records.partitions, "offset": records.offsets},
         schema={"idx": pl.UInt32, "partition": pl.Int32, "offset": pl.Int64},
     )
@@ -88,13 +80,16 @@ def build_batch(
         batch_id,
         topic,
         parse_values(records.values) if parsed is None else parsed,
-        positions,
+        origins,
         records.keys,
         records.values,
-        reading_ends(records) if next_offsets is None else dict(next_offsets),
+        dict(next_offsets)
+        if next_offsets is not None
+        else {p: at.next_offset for p, at in positions_after(records).items()},
         topic_id,
         dict(first_offsets or {}),
         dict(skipped or {}),
+        reference,
     )
 
 
@@ -103,7 +98,9 @@ class BatchResult:
     loaded: int
     duplicates: int
     fact_rows: int
-    rejects: pl.DataFrame  # idx, partition, offset, reason, detail, order_id, key, value
+    rejects: pl.DataFrame  # topic, partition, offset, reason, detail, order_id, key, value, ...
+    versions: int = 0  # reference versions and rates stored
+    redeliveries: int = 0  # reference records that were identical re-deliveries
 
     @property
     def rejected(self) -> int:
@@ -124,23 +121,29 @@ class BatchPlan:
     duplicates: pl.DataFrame  # partition, offset, order_id of identical re-sends
     rejects: pl.DataFrame
 
-    def result(self) -> BatchResult:
+    def result(
+        self, rejects: pl.DataFrame | None = None, versions: int = 0, redeliveries: int = 0
+    ) -> BatchResult:
+        """The outcome; ``rejects`` when the batch's rejects include other topics' (reference
+        records), with the counts of reference versions stored and re-deliveries dropped."""
         return BatchResult(
             loaded=self.loaded.height,
             duplicates=self.duplicates.height,
             fact_rows=self.lines.height,
-            rejects=self.rejects,
+            rejects=self.rejects if rejects is None else rejects,
+            versions=versions,
+            redeliveries=redeliveries,
         )
 
 
 def plan_batch(batch: Batch, known: pl.DataFrame) -> BatchPlan:
     """The fate of every record, given ``known`` (order_id, content_hash) of the batch's
     order ids that earlier batches loaded."""
-    orders = batch.parsed.orders.join(batch.positions, on="idx")
+    orders = batch.parsed.orders.join(batch.origins, on="idx")
     outcome = classify(orders, known)
     loaded = outcome.filter(pl.col("outcome") == LOADED)
     lines = batch.parsed.lines.join(
-        loaded.select("idx", "order_id", "user_id", "created_at"), on="idx"
+        loaded.select("idx", "order_id", "user_id", "created_at", "currency"), on="idx"
     )
     duplicates = outcome.filter(pl.col("outcome") == DUPLICATE).select(
         "partition", "offset", "order_id"
@@ -193,20 +196,15 @@ def _rejects(batch: Batch, outcome: pl.DataFrame) -> pl.DataFrame:
     parsed = batch.parsed.rejects.with_columns(pl.lit(None, pl.String).alias("order_id"))
     rejects = (
         pl.concat([parsed, conflicts.cast(REJECT_FRAME_SCHEMA)])
-        .join(batch.positions, on="idx")
+        .join(batch.origins, on="idx")
         .sort("idx")
     )
-    positions = rejects["idx"].to_list()
-    values = [batch.values[i] for i in positions]
+    indexes = rejects["idx"].to_list()
+    values = [batch.values[i] for i in indexes]
     return rejects.with_columns(
-        pl.Series("key", [batch.keys[i] for i in positions], pl.Binary),
+        pl.lit(batch.topic, pl.String).alias("topic"),
+        pl.lit(batch.topic_id, pl.String).alias("topic_id"),
+        pl.Series("key", [batch.keys[i] for i in indexes], pl.Binary),
         pl.Series("value", values, pl.Binary),
-        pl.Series("value_text", [_text_or_none(v) for v in values], pl.String),
-    )
-
-
-def _text_or_none(value: bytes | None) -> str | None:
-    try:
-        return None if value is None else value.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
+        pl.Series("value_text", [text_or_none(v) for v in values], pl.String),
+    ).select(list(REJECTED_SCHEMA))

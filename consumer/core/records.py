@@ -13,6 +13,9 @@ class Records:
     keys: list[bytes | None] = field(default_factory=list)
     partitions: list[int] = field(default_factory=list)
     offsets: list[int] = field(default_factory=list)
+    # Per partition, the offset and the Kafka timestamp (ms) of its first record here: the
+    # oldest of them not yet committed is how far behind the consumer is in time.
+    firsts: dict[int, tuple[int, int]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.values)
@@ -22,6 +25,8 @@ class Records:
         self.keys.extend(records.keys)
         self.partitions.extend(records.partitions)
         self.offsets.extend(records.offsets)
+        for partition, first in records.firsts.items():
+            self.firsts.setdefault(partition, first)
 
     def without(self, partitions: set[int]) -> Records:
         keep = [i for i, p in enumerate(self.partitions) if p not in partitions]
@@ -30,4 +35,5 @@ class Records:
             [self.keys[i] for i in keep],
             [self.partitions[i] for i in keep],
             [self.offsets[i] for i in keep],
+            {p: first for p, first in self.firsts.items() if p not in partitions},
         )

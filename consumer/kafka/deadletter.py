@@ -82,9 +82,11 @@ class DeadLetters:
         if rejects.is_empty():
             return
         self._failures.clear()
-        rows = rejects.select("key", "value", "partition", "offset", "reason", "detail")
-        for key, value, partition, offset, reason, detail in rows.iter_rows():
-            self._produce(key, value, self._headers(partition, offset, reason, detail))
+        if "topic" not in rejects.columns:
+            rejects = rejects.with_columns(pl.lit(self._source_topic).alias("topic"))
+        rows = rejects.select("key", "value", "topic", "partition", "offset", "reason", "detail")
+        for key, value, topic, partition, offset, reason, detail in rows.iter_rows():
+            self._produce(key, value, self._headers(topic, partition, offset, reason, detail))
         self._faults.hit("kill_during_dlq", batch_number)
         pending = self._producer.flush(self._flush_timeout)
         if pending or self._failures:
@@ -103,10 +105,14 @@ class DeadLetters:
             except KafkaException as exc:
                 raise TransientError(f"dead-letter produce failed: {exc.args[0].str()}") from exc
 
-    def _headers(self, partition: int, offset: int, reason: str, detail: str) -> list[Any]:
+    def _headers(
+        self, topic: str, partition: int, offset: int, reason: str, detail: str
+    ) -> list[Any]:
+        """Kafka Connect's error headers; the topic is the record's own (the orders topic, or
+        a reference topic for ``invalid_reference``)."""
         stage = "VALUE_CONVERTER" if reason in PARSE_STAGE_REASONS else "TRANSFORMATION"
         return [
-            ("__connect.errors.topic", self._source_topic.encode()),
+            ("__connect.errors.topic", topic.encode()),
             ("__connect.errors.partition", str(partition).encode()),
             ("__connect.errors.offset", str(offset).encode()),
             ("__connect.errors.connector.name", self._group_id.encode()),

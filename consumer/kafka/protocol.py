@@ -7,7 +7,7 @@ from typing import Protocol
 
 import polars as pl
 
-from consumer.core.positions import LedgerRow, Start
+from consumer.core.positions import LedgerRow, Position, Start
 from consumer.core.records import Records
 
 
@@ -40,7 +40,7 @@ class Source(Protocol):
 
     def subscribe(self, listener: RebalanceListener) -> None: ...
 
-    def poll(self, max_records: int, timeout: float, skip_below: Mapping[int, int]) -> Records:
+    def poll(self, max_records: int, timeout: float, skip_below: Mapping[int, Position]) -> Records:
         """Up to ``max_records`` records of owned partitions, none below ``skip_below``."""
         ...
 
@@ -57,8 +57,8 @@ class Source(Protocol):
         """(low, high) of every owned partition as last seen (no request)."""
         ...
 
-    def positions(self) -> dict[int, int]:
-        """The next offset the fetcher returns per owned partition, past transaction markers."""
+    def positions(self) -> dict[int, Position]:
+        """Where the fetcher stands on each owned partition, past transaction markers."""
         ...
 
     def hold(self, partitions: list[int]) -> None:

@@ -1,2 +1,3 @@
-"""The runtime: the loop, the writer thread, retries, stats, metrics and the HTTP server, and
-the wiring that builds them from settings."""
+"""The engine: the consume loop, the writer thread, the parsing workers, retries, stats,
+one-writer-per-file coverage, the reference files it follows and the lake maintainer thread.
+It serves nothing (``consumer.serving``) and builds nothing (``consumer.wiring``)."""

@@ -5,9 +5,9 @@ Order of effects per batch, which is what makes every record land exactly once:
 2. the warehouse transaction commits data, processed keys and the offsets ledger together;
 3. the same offsets are committed to Kafka, synchronously.
 A crash between 2 and 3 is repaired on restart: partitions resume from the ledger.
-Writing and committing is ``writer.BatchWriter``'s; this module runs the loop, follows
-rebalances, and starts and stops everything. Its collaborators are passed in
-(``runtime.wiring`` builds them from settings).
+Writing is ``writer.BatchWriter``'s, committing and where each partition stands
+``committer.Committer``'s; this module runs the loop, follows rebalances, and starts and stops
+everything. Its collaborators are passed in (``consumer.wiring`` builds them from settings).
 """
 
 from __future__ import annotations
@@ -16,22 +16,32 @@ import signal
 import time
 from types import FrameType
 
-from consumer.core.positions import LedgerRow, Start
+from consumer.core.positions import (
+    LedgerRow,
+    Position,
+    Start,
+    any_beyond,
+    next_offset_of,
+    next_offsets,
+)
 from consumer.core.records import Records
 from consumer.errors import PipelineError, TerminalError
 from consumer.kafka.protocol import DeadLetterSink, Source
+from consumer.runtime.committer import Committer
 from consumer.runtime.coverage import Coverage
-from consumer.runtime.metrics import Metrics
-from consumer.runtime.reference import Reference, ReferenceFiles
+from consumer.runtime.reference_feed import ReferenceFeed
 from consumer.runtime.retrying import Retrier
 from consumer.runtime.stats import RunStats, by_partition
 from consumer.runtime.writer import BatchWriter
+from consumer.serving.metrics import Metrics
 from consumer.settings import BatchSettings
 from consumer.warehouse.protocol import Warehouse
 from orders_common.logs import get_logger
 
 log = get_logger("consumer")
 EMPTY_POLL_SECONDS = 0.5
+# In a lake, the owner of this partition of the orders topic writes the reference data.
+REFERENCE_PARTITION = 0
 
 
 class Pipeline:
@@ -43,28 +53,29 @@ class Pipeline:
         warehouse: Warehouse,
         dead_letters: DeadLetterSink | None,
         writer: BatchWriter,
-        reference: ReferenceFiles,
+        committer: Committer,
+        reference: ReferenceFeed,
+        coverage: Coverage,
         metrics: Metrics,
         stats: RunStats,
         retry: Retrier,
         startup_timeout: float = 30.0,
-        conflict_grace: float = 60.0,
     ) -> None:
         self._settings = settings
         self._source = source
         self._warehouse = warehouse
         self._dead_letters = dead_letters
         self._batches = writer
+        self._committer = committer
         self._reference = reference
         self._metrics = metrics
         self._stats = stats
         self._retry = retry
         self._startup_timeout = startup_timeout
-        self._coverage = Coverage(source, warehouse.single_writer, conflict_grace)
+        self._coverage = coverage
         self._buffer = Records()
         self._stopping = False
         self._abandoned = False
-        self._last_kafka_error: str | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -79,11 +90,12 @@ class Pipeline:
             while not self._stopping:
                 self._metrics.tick()
                 self._coverage.check()
-                self._batches.publish_lag()
+                self._committer.publish_lag()
                 self._collect()
-                if self._buffer:
+                self._reference.collect()
+                if self._buffer or self._reference.ready():
                     buffer, self._buffer = self._buffer, Records()
-                    self._batches.submit(buffer, self._positions())
+                    self._batches.submit(buffer, self._reading(), self._reference.take())
                     idle_since = time.monotonic()
                 elif self._past_markers():
                     pass
@@ -91,10 +103,9 @@ class Pipeline:
                     log.info(
                         "idle_exit",
                         idle_seconds=self._settings.until_idle,
-                        next_offsets=by_partition(self._batches.next_offsets),
+                        next_offsets=by_partition(next_offsets(self._committer.positions)),
                     )
                     break
-                self._maybe_reload_reference()
             self._flush()
         except BaseException:
             self._abandon()
@@ -115,7 +126,7 @@ class Pipeline:
         self._buffer = Records()
 
     def _start(self) -> None:
-        reference = self._reference.read()
+        self._reference.start()
         partitions = self._source.check_cluster(self._startup_timeout)
         if partitions is None:
             if self._settings.until_idle is not None:
@@ -123,19 +134,21 @@ class Pipeline:
             log.warning("topic_missing_waiting", topic=self._source.topic)
         if self._dead_letters is not None:
             self._dead_letters.ensure_topic(partitions or 1)
-        self._upsert_reference(reference)
+        if self._warehouse.single_writer:
+            self._reference.take_over()  # a file's consumer writes everything
         self._coverage.joined()
         self._source.subscribe(self)
 
     def _close(self) -> None:
-        next_offsets = dict(self._batches.next_offsets)
+        stopped_at = next_offsets(self._committer.positions)
         try:
             self._batches.shutdown()
             self._source.close()
+            self._reference.close()
         finally:
             if self._dead_letters is not None:
                 self._dead_letters.close()
-        self._stats.stopped(next_offsets)
+        self._stats.stopped(stopped_at)
 
     # -- batches -----------------------------------------------------------------------------
 
@@ -152,8 +165,9 @@ class Pipeline:
             records = self._source.poll(
                 settings.max_records - len(self._buffer),
                 min(remaining, 0.1),
-                self._batches.next_offsets,
+                self._committer.positions,
             )
+            self._committer.time_lag.seen(records.firsts)
             self._buffer.extend(records)
             self._batches.commit_if_written()
             if started_empty and self._buffer:
@@ -162,11 +176,11 @@ class Pipeline:
     def _flush(self) -> None:
         """Write and commit everything consumed so far."""
         self._batches.drain()
-        if self._buffer:
+        if self._buffer or self._reference.ready():
             buffer, self._buffer = self._buffer, Records()
-            self._batches.write_now(buffer, self._positions())
+            self._batches.write_now(buffer, self._reading(), self._reference.take())
 
-    def _positions(self) -> dict[int, int]:
+    def _reading(self) -> dict[int, Position]:
         """Where reading stands on each owned partition: past the records consumed, and past
         transaction markers and aborted records, which are not data."""
         try:
@@ -179,51 +193,29 @@ class Pipeline:
         """With no record waiting, move the ledger and the group's offsets to the position
         where reading stands, when that is past them: a transactional topic ends with a commit
         marker, and lag must still reach 0. True when a batch (of no records) was written."""
-        stands = self._batches.handed_over
-        positions = self._positions()
-        if not any(o > stands.get(p, o) for p, o in positions.items()):
+        handed_over = self._batches.positions_handed_over()
+        reading = self._reading()
+        if not any_beyond(reading, handed_over):
             return False
-        self._batches.submit(Records(), positions)
+        self._batches.submit(Records(), reading)
         return True
 
     def _idle_done(self, idle_since: float) -> bool:
         until_idle = self._settings.until_idle
         if until_idle is None or time.monotonic() - idle_since < until_idle:
             return False
-        if not self._coverage.confirmed:
+        if not self._coverage.confirmed or not self._reference.caught_up():
             return False
         self._batches.drain()
         if not self._source.assigned:
             return False
         ends = self._retry("end_offsets", self._source.end_offsets)
         fetched = self._source.positions()
-        stands = self._batches.next_offsets
+        written = self._committer.positions
         return all(
-            max(stands.get(p, low), fetched.get(p, low)) >= high for p, (low, high) in ends.items()
+            max(next_offset_of(written, p, low), next_offset_of(fetched, p, low)) >= high
+            for p, (low, high) in ends.items()
         )
-
-    # -- reference data ----------------------------------------------------------------------
-
-    def _upsert_reference(self, reference: Reference | None) -> None:
-        if reference is None:
-            return
-        self._retry(
-            "reference_upsert",
-            lambda: self._warehouse.upsert_reference(reference.users, reference.products),
-            on_retry=self._warehouse.reconnect,
-        )
-        self._reference.loaded(reference)
-
-    def _maybe_reload_reference(self) -> None:
-        try:
-            if self._reference.changed():
-                reference = self._reference.read()
-                # The warehouse's one connection belongs to the writer while a batch is in
-                # flight; upsert only once it is done.
-                self._batches.drain()
-                self._upsert_reference(reference)
-        except (OSError, PipelineError) as exc:
-            log.error("reference_reload_failed", error=str(exc), kept="the previous data")
 
     # -- callbacks from the Kafka source (RebalanceListener) ---------------------------------
 
@@ -236,7 +228,7 @@ class Pipeline:
         )
 
     def partitions_assigned(self, partitions: list[int], starts: dict[int, Start]) -> None:
-        self._batches.resume(starts)
+        self._committer.resume(starts)
         self._owned_changed(self._source.assigned)
         log.info(
             "partitions_assigned",
@@ -261,27 +253,33 @@ class Pipeline:
                 )
                 self._metrics.deleted_before_read.labels(str(p)).inc(start.deleted)
         self._coverage.assigned(partitions)
-        self._batches.publish_lag()
+        self._committer.publish_lag()
+        if REFERENCE_PARTITION in partitions and not self._warehouse.single_writer:
+            self._reference.take_over()
 
     def partitions_revoking(self, partitions: list[int]) -> None:
         if not self._abandoned:
             self._flush()
-            self._batches.commit_owned(partitions)
+            self._committer.commit_owned(partitions)
+        if REFERENCE_PARTITION in partitions and not self._warehouse.single_writer:
+            self._reference.give_up()
         self._forget(partitions)
         log.info("partitions_revoked", topic=self._source.topic, partitions=partitions)
 
     def partitions_lost(self, partitions: list[int]) -> None:
+        if REFERENCE_PARTITION in partitions and not self._warehouse.single_writer:
+            self._reference.give_up()
         self._batches.drain(lost=set(partitions))
         self._buffer = self._buffer.without(set(partitions))
         self._forget(partitions)
         log.warning("partitions_lost", topic=self._source.topic, partitions=partitions)
 
     def _forget(self, partitions: list[int]) -> None:
-        self._batches.forget(partitions)
+        self._committer.forget(partitions)
         self._warehouse.release(partitions)
         self._owned_changed(self._source.assigned - set(partitions))
         self._metrics.set_lag(
-            {p: v for p, v in self._batches.publish_lag().items() if p not in partitions}
+            {p: v for p, v in self._committer.publish_lag().items() if p not in partitions}
         )
 
     def _owned_changed(self, owned: frozenset[int]) -> None:

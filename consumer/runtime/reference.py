@@ -1,20 +1,38 @@
-"""Reference data (interface §2): read and validate users.csv and products.csv with Polars, and
-notice when they change."""
+"""Reference data files (interface §2): read and validate users.csv, products.csv and
+fx_rates.csv with Polars, and notice when they change.
+
+A users or products file may carry ``updated_at``: each row is then a version of its key that
+took effect at that instant, and a key may have several rows. Without the column a row takes
+effect when the file's content is first loaded, and a key has one row (the last one counts)."""
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
 
+from consumer.core.exact import parse_created_at
 from consumer.core.frames import MONEY
+from consumer.core.refdata import (
+    PRODUCTS,
+    RATE,
+    RATES,
+    USERS,
+    BadReferenceError,
+    check_rate_row,
+    parse_rate,
+)
 from consumer.errors import ConfigError
 from orders_common.logs import get_logger
 
 USER_COLUMNS = ("user_id", "name", "email", "country", "signup_date")
 PRODUCT_COLUMNS = ("sku", "name", "category", "list_price")
+RATE_COLUMNS = ("date", "currency", "rate")
+UPDATED_AT = "updated_at"
 HEADER_LINES = 1
 
 log = get_logger(__name__)
@@ -35,7 +53,7 @@ def read_users(path: Path) -> pl.DataFrame:
     )
     bad_country = raw["country"].is_not_null() & ~raw["country"].str.contains(r"^[A-Z]{2}$")
     _reject_rows(path, raw, bad_country, "country", "is not an ISO 3166-1 alpha-2 code")
-    return _last_per_key(path, users, "user_id")
+    return _versions(path, users, "user_id")
 
 
 def read_products(path: Path) -> pl.DataFrame:
@@ -46,10 +64,38 @@ def read_products(path: Path) -> pl.DataFrame:
     )
     _reject_rows(path, raw, bad_price, "list_price", "is not a decimal >= 0 with <= 4 decimals")
     products = raw.with_columns(pl.col("list_price").cast(MONEY))
-    return _last_per_key(path, products, "sku")
+    return _versions(path, products, "sku")
 
 
-def _read(path: Path, columns: tuple[str, ...], key: str) -> pl.DataFrame:
+def read_rates(path: Path) -> pl.DataFrame:
+    """date (YYYY-MM-DD), currency (three capital letters), rate (a decimal > 0: on that date
+    one unit is worth that many US dollars); a (date, currency) twice: the last row counts."""
+    raw = _read(path, RATE_COLUMNS, "currency", optional=())
+    dates = raw["date"].str.to_date("%Y-%m-%d", strict=False)
+    _reject_rows(path, raw, dates.is_null(), "date", "is not YYYY-MM-DD")
+    _reject_rows(
+        path, raw, ~raw["currency"].str.contains(r"^[A-Z]{3}$"), "currency",
+        "is not three capital letters",
+    )  # fmt: skip
+    rates = []
+    for row, (currency, text) in enumerate(raw.select("currency", "rate").iter_rows()):
+        try:
+            if text is None or not re.fullmatch(r"\d+(\.\d+)?", text):
+                raise BadReferenceError(f"rate {text!r} is not a decimal > 0")
+            rates.append(parse_rate(Decimal(text)))
+            check_rate_row(currency, rates[-1])
+        except BadReferenceError as bad:
+            raise ConfigError(f"{path} line {row + HEADER_LINES + 1}: {bad}") from None
+    frame = pl.DataFrame(
+        {"date": dates, "currency": raw["currency"], "rate": rates},
+        schema={"date": pl.Date, "currency": pl.String, "rate": RATE},
+    )
+    return _last_per_key(path, frame, ["date", "currency"])
+
+
+def _read(
+    path: Path, columns: tuple[str, ...], key: str, optional: tuple[str, ...] = (UPDATED_AT,)
+) -> pl.DataFrame:
     try:
         frame = pl.read_csv(path, infer_schema=False, encoding="utf8")
     except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError) as exc:
@@ -60,8 +106,9 @@ def _read(path: Path, columns: tuple[str, ...], key: str) -> pl.DataFrame:
         raise ConfigError(
             f"{path}: missing column(s) {', '.join(missing)}; expected header {','.join(columns)}"
         )
+    kept = [*columns, *(name for name in optional if name in frame.columns)]
     frame = frame.select(
-        [pl.col(name).str.strip_chars().replace("", None).alias(name) for name in columns]
+        [pl.col(name).str.strip_chars().replace("", None).alias(name) for name in kept]
     )
     _reject_rows(path, frame, frame[key].is_null(), key, "is empty")
     return frame
@@ -79,7 +126,28 @@ def _reject_rows(
         )
 
 
-def _last_per_key(path: Path, frame: pl.DataFrame, key: str) -> pl.DataFrame:
+def _versions(path: Path, frame: pl.DataFrame, key: str) -> pl.DataFrame:
+    """With ``updated_at``: every row is a version (ISO-8601, UTC unless it has an offset; one
+    given twice counts once); without it, one row per key, ``updated_at`` NULL (taken when the
+    content is first loaded)."""
+    if UPDATED_AT not in frame.columns:
+        return _last_per_key(path, frame, key).with_columns(
+            pl.lit(None, pl.Datetime("us")).alias(UPDATED_AT)
+        )
+    stamps = []
+    for row, text in enumerate(frame[UPDATED_AT].to_list()):
+        try:
+            stamps.append(parse_created_at(text))
+        except ValueError:
+            raise ConfigError(
+                f"{path} line {row + HEADER_LINES + 1}: {UPDATED_AT} {text!r} is not an "
+                "ISO-8601 timestamp"
+            ) from None
+    dated = frame.with_columns(pl.Series(UPDATED_AT, stamps, pl.Datetime("us")))
+    return dated.unique(maintain_order=True)
+
+
+def _last_per_key(path: Path, frame: pl.DataFrame, key: str | list[str]) -> pl.DataFrame:
     unique = frame.unique(subset=key, keep="last", maintain_order=True)
     if unique.height != frame.height:
         log.warning(
@@ -94,39 +162,49 @@ def _last_per_key(path: Path, frame: pl.DataFrame, key: str) -> pl.DataFrame:
 
 @dataclass(frozen=True)
 class Reference:
-    users: pl.DataFrame | None
-    products: pl.DataFrame | None
+    """The files' rows: (kind, file name, frame) each, and when each file was last changed."""
+
+    files: list[tuple[str, str, pl.DataFrame]]
     mtimes: dict[Path, float]
 
 
 class ReferenceFiles:
-    """The users and products CSVs a consumer follows: read at start, re-read on change."""
+    """The reference CSVs a consumer follows: read at start, re-read on change."""
 
     def __init__(
-        self, users_csv: Path | None, products_csv: Path | None, poll_seconds: float
+        self,
+        users_csv: Path | None,
+        products_csv: Path | None,
+        poll_seconds: float,
+        fx_csv: Path | None = None,
     ) -> None:
-        self._users_csv = users_csv
-        self._products_csv = products_csv
+        self._paths = [
+            (kind, path, read)
+            for kind, path, read in (
+                (USERS, users_csv, read_users),
+                (PRODUCTS, products_csv, read_products),
+                (RATES, fx_csv, read_rates),
+            )
+            if path is not None
+        ]
         self._poll_seconds = poll_seconds
         self._loaded: dict[Path, float] = {}
         self._checked = time.monotonic()
 
     def read(self) -> Reference | None:
         """Read and validate the CSVs (ConfigError on bad input); None when there are none."""
-        files = [f for f in (self._users_csv, self._products_csv) if f is not None]
-        if not files:
+        if not self._paths:
             return None
-        mtimes = {f: f.stat().st_mtime for f in files}  # before reading: a later change reloads
-        users = read_users(self._users_csv) if self._users_csv else None
-        products = read_products(self._products_csv) if self._products_csv else None
-        return Reference(users, products, mtimes)
+        # The times are taken before reading: a change made while reading is read again.
+        mtimes = {path: path.stat().st_mtime for _, path, _ in self._paths}
+        files = [(kind, path.name, read(path)) for kind, path, read in self._paths]
+        return Reference(files, mtimes)
 
     def loaded(self, reference: Reference) -> None:
         self._loaded = reference.mtimes
         log.info(
             "reference_loaded",
-            users=None if reference.users is None else reference.users.height,
-            products=None if reference.products is None else reference.products.height,
+            **{f"{kind}_rows": frame.height for kind, _, frame in reference.files},
         )
 
     def changed(self) -> bool:

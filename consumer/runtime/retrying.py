@@ -14,7 +14,7 @@ from tenacity import (
 )
 
 from consumer.errors import TransientError
-from consumer.runtime.metrics import Metrics
+from consumer.serving.metrics import Metrics
 from orders_common.logs import get_logger
 
 T = TypeVar("T")

@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Mapping
 
 from consumer.core.plan import Batch, BatchResult
-from consumer.runtime.metrics import Metrics
+from consumer.serving.metrics import Metrics
 from orders_common.logs import get_logger
 
 log = get_logger("consumer")
@@ -53,11 +53,21 @@ class RunStats:
             records=records,
             seconds=seconds,
         )
+        reference = {}
+        if batch.reference is not None:
+            self._totals.update(versions=result.versions, redeliveries=result.redeliveries)
+            reference = {
+                "reference_records": batch.reference.records,
+                "versions": result.versions,
+                "redeliveries": result.redeliveries,
+            }
+            self._metrics.reference_versions.inc(result.versions)
         log.info(
             "batch_committed",
             batch_id=batch.batch_id,
             topic=batch.topic,
             records=records,
+            **reference,
             loaded=result.loaded,
             duplicates=result.duplicates,
             rejected=result.rejected,
@@ -81,6 +91,8 @@ class RunStats:
             rejected=totals["rejected"],
             rejected_by_reason=dict(sorted(self._rejected_by_reason.items())),
             fact_rows=totals["fact_rows"],
+            versions=totals["versions"],
+            redeliveries=totals["redeliveries"],
             elapsed_s=round(time.monotonic() - self._started, 1),
             next_offsets=by_partition(next_offsets),
         )

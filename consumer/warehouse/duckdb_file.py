@@ -6,7 +6,6 @@ import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -26,6 +25,8 @@ from consumer.settings import WarehouseSettings
 from consumer.warehouse import statements
 from consumer.warehouse.protocol import BeforeCommit
 from consumer.warehouse.sqlfiles import sql_dir
+from consumer.warehouse.statements import utc_now as _now
+from consumer.warehouse.versions import write_reference
 
 
 def translate(exc: duckdb.Error, path: Path) -> PipelineError:
@@ -119,6 +120,9 @@ class DuckDBWarehouse:
                 "money as binary floats; load the topic into a new file (its ledger starts "
                 "at the log start)"
             )
+        # The consumer needs no file but its own: with external access off (for good: it
+        # cannot be turned back on), a read sent through the local channel cannot write one.
+        con.execute("SET enable_external_access = false")
         return con
 
     def reconnect(self) -> None:
@@ -146,12 +150,7 @@ class DuckDBWarehouse:
         # Through a cursor of its own: asked from the Kafka callbacks, while the writer thread
         # may be inside a batch transaction on the main connection.
         with self._con.cursor() as cursor:
-            rows = cursor.execute(
-                'SELECT "partition", next_offset, topic_id, first_offset FROM kafka_offsets '
-                "WHERE topic = ?",
-                [topic],
-            ).fetchall()
-        return {int(p): LedgerRow(int(n), t, None if f is None else int(f)) for p, n, t, f in rows}
+            return read_ledger(cursor, topic)
 
     def claim(
         self, topic: str, partitions: list[int], partition_count: int
@@ -172,18 +171,7 @@ class DuckDBWarehouse:
 
     def committed_result(self, batch_id: int) -> BatchResult | None:
         with self._con.cursor() as cursor:
-            found = cursor.execute(
-                "SELECT loaded, duplicates, fact_rows FROM load_batches WHERE batch_id = ?",
-                [batch_id],
-            ).fetchall()
-            if not found:
-                return None
-            row = found[0]
-            rejects = cursor.sql(
-                'SELECT "partition", "offset", reason FROM rejected_events WHERE batch_id = $id',
-                params={"id": batch_id},
-            ).pl()
-        return BatchResult(loaded=row[0], duplicates=row[1], fact_rows=row[2], rejects=rejects)
+            return statements.committed_result(cursor, batch_id)
 
     @contextmanager
     def _transaction(self, number: int = 0) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -200,79 +188,53 @@ class DuckDBWarehouse:
             raise
         self._faults.hit("fail_db_commit", number)
 
-    def upsert_reference(self, users: pl.DataFrame | None, products: pl.DataFrame | None) -> None:
-        """Insert or complete dimension rows; placeholders become real (is_inferred = false)."""
-        now = _now()
-        with self._transaction() as con:
-            if users is not None:
-                con.register("ref_users", users)
-                con.execute(
-                    """
-                    INSERT INTO dim_user
-                    SELECT user_id, name, email, country, signup_date, false, $now FROM ref_users
-                    ON CONFLICT (user_id) DO UPDATE SET
-                        name = excluded.name, email = excluded.email, country = excluded.country,
-                        signup_date = excluded.signup_date, is_inferred = false,
-                        updated_at = excluded.updated_at
-                    """,
-                    {"now": now},
-                )
-                con.unregister("ref_users")
-            if products is not None:
-                con.register("ref_products", products)
-                con.execute(
-                    """
-                    INSERT INTO dim_product
-                    SELECT sku, name, category, list_price, false, $now FROM ref_products
-                    ON CONFLICT (sku) DO UPDATE SET
-                        name = excluded.name, category = excluded.category,
-                        list_price = excluded.list_price, is_inferred = false,
-                        updated_at = excluded.updated_at
-                    """,
-                    {"now": now},
-                )
-                con.unregister("ref_products")
-
     def write_batch(self, batch: Batch, before_commit: BeforeCommit, number: int) -> BatchResult:
         """Write one batch in ONE transaction; ``number`` counts batches in this process (for
         the fault hooks)."""
-        faults = self._faults
-
-        def step(name: str) -> None:
-            faults.hit(f"statement:{name}", number)
-            if name == "dim_order":
-                faults.hit("kill_mid_write", number)
-                faults.hit("fail_db_write", number)
-
+        step = self._faults.step(number)
         with self._transaction(number) as con:
             known = statements.loaded_before(
                 con, batch.parsed.orders.select("order_id", "key_hash")
             )
             plan = plan_batch(batch, known)
             statements.insert_loaded(con, plan, step)
-            statements.insert_accounting(con, plan, step)
+            written = write_reference(con, batch.reference, batch.batch_id, _now(), step)
+            rejects = plan.rejects
+            if batch.reference is not None:
+                rejects = pl.concat([plan.rejects, batch.reference.rejects])
+            statements.insert_accounting(con, plan, rejects, step)
             statements.upsert_ledger(con, plan, step)
-            before_commit(plan.rejects)
-        return plan.result()
+            before_commit(rejects)
+        return plan.result(rejects, written.versions, written.redeliveries)
+
+
+def read_ledger(con: duckdb.DuckDBPyConnection, topic: str) -> dict[int, LedgerRow]:
+    """A file's ledger of the topic (``kafka_offsets``), one row per partition read."""
+    rows = con.execute(
+        'SELECT "partition", next_offset, topic_id, first_offset FROM kafka_offsets '
+        "WHERE topic = ?",
+        [topic],
+    ).fetchall()
+    return {int(p): LedgerRow(int(n), t, None if f is None else int(f)) for p, n, t, f in rows}
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> None:
     """Apply the schema and any later scripts, idempotently, in one transaction."""
     con.execute("BEGIN TRANSACTION")
-    con.execute((sql_dir() / "001_star_schema.sql").read_text())
+    # Each script runs once (a later one may replace a table of an earlier one by a view).
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version "
+        "(version INTEGER PRIMARY KEY, applied_at TIMESTAMP NOT NULL)"
+    )
     applied = {row[0] for row in con.execute("SELECT version FROM schema_version").fetchall()}
     for script in sorted(sql_dir().glob("[0-9][0-9][0-9]_*.sql")):
         version = int(script.name[:3])
         if version not in applied:
-            if version != 1:
-                con.execute(script.read_text())
+            con.execute(script.read_text())
             con.execute("INSERT INTO schema_version VALUES (?, ?)", [version, _now()])
+    con.execute((sql_dir() / "views" / "history.sql").read_text())
     con.execute(
         "INSERT INTO pipeline_meta VALUES ('instance_id', ?) ON CONFLICT DO NOTHING",
         [uuid.uuid4().hex[:12]],
     )
     con.execute("COMMIT")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)

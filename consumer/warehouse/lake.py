@@ -10,6 +10,7 @@ fresh snapshot (``CommitConflictError`` is transient).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import secrets
@@ -17,7 +18,6 @@ import socket
 import time
 from collections.abc import Callable
 from contextlib import suppress
-from datetime import UTC, datetime
 from typing import TypeVar
 
 import duckdb
@@ -29,9 +29,11 @@ from consumer.errors import PipelineError
 from consumer.faults import NO_FAULTS, Faults
 from consumer.warehouse import ledgers, statements
 from consumer.warehouse.extensions import CatalogUnavailableError, CommitConflictError, lake_error
-from consumer.warehouse.lakeconn import ALIAS, connect, transaction
+from consumer.warehouse.lakeconn import ALIAS, StaleTransactionError, connect, transaction
 from consumer.warehouse.protocol import BeforeCommit
 from consumer.warehouse.sqlfiles import sql_dir
+from consumer.warehouse.statements import utc_now as _now
+from consumer.warehouse.versions import write_reference
 from orders_common.logs import get_logger
 
 log = get_logger("consumer")
@@ -74,9 +76,6 @@ class LakeWarehouse:
     def next_batch_id(self) -> int:
         """Batch ids unique across members without coordination (63 random bits)."""
         return secrets.randbits(62) + 1
-
-    def last_batch_id(self) -> int:
-        return self.next_batch_id()
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A connection of its own on the lake. Its ``USE`` already asks the catalog (for the
@@ -126,66 +125,15 @@ class LakeWarehouse:
     def committed_result(self, batch_id: int) -> BatchResult | None:
         cursor = self.cursor()
         try:
-            found = cursor.execute(
-                "SELECT loaded, duplicates, fact_rows FROM load_batches WHERE batch_id = ?",
-                [batch_id],
-            ).fetchall()
-            if not found:
-                return None
-            rejects = cursor.sql(
-                'SELECT "partition", "offset", reason FROM rejected_events WHERE batch_id = $id',
-                params={"id": batch_id},
-            ).pl()
+            return statements.committed_result(cursor, batch_id)
         except duckdb.Error as exc:
             raise lake_error(exc, "read a batch's outcome") from exc
         finally:
             cursor.close()
-        loaded, duplicates, facts = found[0]
-        return BatchResult(loaded=loaded, duplicates=duplicates, fact_rows=facts, rejects=rejects)
-
-    def upsert_reference(self, users: pl.DataFrame | None, products: pl.DataFrame | None) -> None:
-        now = _now()
-
-        def upsert(con: Connection) -> None:
-            changed = 0
-            for frame, name, key, columns in (
-                (users, "dim_user", "user_id", "user_id, name, email, country, signup_date"),
-                (products, "dim_product", "sku", "sku, name, category, list_price"),
-            ):
-                if frame is None:
-                    continue
-                # Only the rows that differ from the lake's: every member upserts the same
-                # files at start (and after each restart), and rewriting them all made every
-                # start conflict with the other members' batches (measured: 3 members starting
-                # together retried their upserts 3 to 6 times each).
-                con.register("ref_all", frame)
-                fresh = con.sql(
-                    f"SELECT {columns} FROM ref_all EXCEPT "
-                    f"SELECT {columns} FROM {name} WHERE NOT is_inferred"
-                ).pl()
-                con.unregister("ref_all")
-                if fresh.is_empty():
-                    continue
-                changed += fresh.height
-                con.register("ref", fresh)
-                con.execute(f"DELETE FROM {name} WHERE {key} IN (SELECT {key} FROM ref)")
-                con.execute(
-                    f"INSERT INTO {name} SELECT {columns}, false, $now FROM ref", {"now": now}
-                )
-                con.unregister("ref")
-            if changed:
-                con.execute("UPDATE dim_guard SET n = n + 1")
-
-        self._run_in_transaction(upsert, "upsert the reference data")
 
     def write_batch(self, batch: Batch, before_commit: BeforeCommit, number: int) -> BatchResult:
         faults = self._faults
-
-        def step(name: str) -> None:
-            faults.hit(f"statement:{name}", number)
-            if name == "dim_order":
-                faults.hit("kill_mid_write", number)
-                faults.hit("fail_db_write", number)
+        step = faults.step(number)
 
         def write(con: Connection) -> BatchResult:
             orders = batch.parsed.orders
@@ -197,12 +145,19 @@ class LakeWarehouse:
                 ledgers.serialise_with_all(
                     con, batch.topic, self._topic_partitions, set(batch.next_offsets)
                 )
-            if statements.insert_loaded(con, plan, step):
-                con.execute("UPDATE dim_guard SET n = n + 1")
-            statements.insert_accounting(con, plan, step)
+            statements.insert_loaded(con, plan, step)
+            written = write_reference(con, batch.reference, batch.batch_id, _now(), step)
+            rejects = plan.rejects
+            if batch.reference is not None:
+                rejects = pl.concat([plan.rejects, batch.reference.rejects])
+                # Reference data is written by the owner of partition 0 alone: its epoch fences
+                # the reference ledgers as it fences that partition's.
+                ledgers.fence(con, batch.topic, 0, self._epochs)
+                ledgers.advance_reference(con, batch.reference.stands, batch.batch_id)
+            statements.insert_accounting(con, plan, rejects, step)
             ledgers.advance(con, plan, self._epochs)
-            before_commit(plan.rejects)
-            return plan.result()
+            before_commit(rejects)
+            return plan.result(rejects, written.versions, written.redeliveries)
 
         result = self._run_in_transaction(write, f"write batch {batch.batch_id}")
         faults.hit("fail_db_commit", number)
@@ -236,19 +191,13 @@ class LakeWarehouse:
                 self._con.close()
 
     def _create_schema(self) -> None:
-        """The tables, idempotently. Members starting together on an empty lake race to
-        create them: all but one get a commit conflict ("this table has been created by
-        another transaction already", measured with 3 members) and try again."""
-        script = (sql_dir() / "lake" / "001_lake_schema.sql").read_text()
-
-        def create(con: Connection) -> None:
-            con.execute(script)
-            # (a guard made empty by an older script gets its row)
-            con.execute("INSERT INTO dim_guard SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM dim_guard)")
-
+        """The tables, idempotently, then the later scripts once each, then the views when
+        they changed. Members starting together on an empty lake race to create them: all but
+        one get a commit conflict ("this table has been created by another transaction
+        already", measured with 3 members) and try again, and then find the work done."""
         for attempt in range(1, SCHEMA_ATTEMPTS + 1):
             try:
-                self._run_in_transaction(create, "create the lake's tables")
+                self._run_in_transaction(migrate, "create the lake's tables")
                 return
             except CommitConflictError:
                 if attempt == SCHEMA_ATTEMPTS:
@@ -266,6 +215,8 @@ class LakeWarehouse:
         try:
             with transaction(con):
                 return action(con)
+        except StaleTransactionError as exc:
+            raise CommitConflictError(f"cannot {context}: {exc}") from exc
         except duckdb.ConnectionException as exc:
             # A cursor dies with the connection it came from, which the writer thread may
             # just have replaced (reconnect): try again on the new one.
@@ -282,8 +233,26 @@ class LakeWarehouse:
                 con.close()
 
 
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+def migrate(con: Connection) -> None:
+    """The lake's scripts (sql/lake/) that have not run yet, in order, and the views (replaced
+    only when their text changed: a DDL commit conflicts with the other members')."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, "
+        "applied_at TIMESTAMP NOT NULL)"
+    )
+    applied = {row[0] for row in con.execute("SELECT version FROM schema_version").fetchall()}
+    for script in sorted((sql_dir() / "lake").glob("[0-9][0-9][0-9]_*.sql")):
+        version = int(script.name[:3])
+        if version not in applied:
+            con.execute(script.read_text())
+            con.execute("INSERT INTO schema_version VALUES (?, ?)", [version, _now()])
+    views = (sql_dir() / "views" / "history.sql").read_text()
+    stamp = hashlib.sha256(views.encode()).hexdigest()[:16]
+    con.execute("CREATE TABLE IF NOT EXISTS lake_meta (key VARCHAR NOT NULL, value VARCHAR)")
+    if con.execute("SELECT value FROM lake_meta WHERE key = 'views'").fetchall() != [(stamp,)]:
+        con.execute(views)
+        con.execute("DELETE FROM lake_meta WHERE key = 'views'")
+        con.execute("INSERT INTO lake_meta VALUES ('views', ?)", [stamp])
 
 
 __all__ = ["LakeWarehouse", "PipelineError", "connect"]

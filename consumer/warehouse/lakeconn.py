@@ -1,9 +1,10 @@
 """A DuckDB connection on a DuckLake warehouse (the lake attached as the default database),
-and one transaction on it. Used by the members (``lake``) and the readers (``runtime.reading``).
+and one transaction on it. Used by the members (``lake``) and the readers (``commands.reading``).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
@@ -102,12 +103,32 @@ def reader(catalog: str, data_path: str | None = None) -> Iterator[duckdb.DuckDB
         con.close()
 
 
+# DuckLake finds a conflict by reading the changes committed since the transaction's snapshot,
+# and expiring snapshots deletes those records: a transaction older than the expiry horizon
+# could commit over a change it never saw (measured on 1.5.5: a frozen member's stale ledger
+# UPDATE committed after an expiry). A transaction open longer than this is redone instead;
+# maintenance never expires snapshots younger than several times this (maintenance.py).
+MAX_TRANSACTION_SECONDS = 120.0
+
+
+class StaleTransactionError(Exception):
+    """The transaction stayed open too long to be committed safely; redo it."""
+
+
 @contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """BEGIN ... COMMIT, rolled back on any exception (a failed COMMIT leaves none)."""
+    """BEGIN ... COMMIT, rolled back on any exception (a failed COMMIT leaves none); refused
+    before COMMIT when it has been open for more than MAX_TRANSACTION_SECONDS."""
+    began = time.monotonic()
     con.execute("BEGIN TRANSACTION")
     try:
         yield
+        open_for = time.monotonic() - began
+        if open_for > MAX_TRANSACTION_SECONDS:
+            raise StaleTransactionError(
+                f"the transaction was open for {open_for:.0f}s (a frozen process?); redone on a "
+                "fresh snapshot rather than committed"
+            )
         con.execute("COMMIT")
     except BaseException:
         with suppress(duckdb.Error):

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from consumer.core.plan import Batch, BatchPlan
 from consumer.core.positions import LedgerRow
+from consumer.core.refbatch import TopicStand
 from consumer.errors import FencedError
 
 PREFIX = "ledger_"
@@ -111,6 +113,47 @@ def advance(con: Any, plan: BatchPlan, epochs: dict[int, int]) -> None:
             raise FencedError(
                 f"partition {partition} belongs to another member now (epoch {epoch} is "
                 "stale); this member writes nothing more and stops"
+            )
+
+
+def fence(con: Any, topic: str, partition: int, epochs: dict[int, int]) -> None:
+    """Require that this member still owns ``partition`` (its epoch is current), without
+    moving its ledger: a batch that writes on the partition's behalf (reference data, written
+    by the owner of partition 0) then commits only while it does."""
+    epoch = epochs.get(partition)
+    touched = (
+        None
+        if epoch is None
+        else con.execute(
+            f"UPDATE {_ident(table(topic, partition))} SET touches = touches + 1 "
+            "WHERE epoch = $epoch",
+            {"epoch": epoch},
+        ).fetchone()
+    )
+    if touched is None or int(touched[0]) != 1:
+        raise FencedError(
+            f"partition {partition} belongs to another member now (epoch {epoch} is stale); "
+            "this member writes no reference data and stops"
+        )
+
+
+def advance_reference(con: Any, stands: Mapping[str, TopicStand], batch_id: int) -> None:
+    """Move the ledgers of the reference topics a batch read (one table per partition, like
+    the orders topic's; only the owner of partition 0 writes them, behind its fence)."""
+    for topic, stand in stands.items():
+        for partition, next_offset in sorted(stand.next_offsets.items()):
+            ensure(con, topic, partition)
+            con.execute(
+                f"UPDATE {_ident(table(topic, partition))} SET next_offset = $next, "
+                "first_offset = CASE WHEN topic_id IS DISTINCT FROM $topic_id THEN $first "
+                "ELSE coalesce(first_offset, $first) END, "
+                "topic_id = coalesce($topic_id, topic_id), batch_id = $batch",
+                {
+                    "next": next_offset,
+                    "topic_id": stand.topic_id,
+                    "first": stand.first_offsets.get(partition),
+                    "batch": batch_id,
+                },
             )
 
 

@@ -6,7 +6,10 @@ One pass (``maintain``), each step a DuckLake call in a transaction of its own:
    ``data_inlining_row_limit`` rows are kept in the catalog, not in files);
 2. merge adjacent files, table by table;
 3. expire the snapshots older than ``older_than`` (readers and pinned snapshots older than that
-   break: keep it above the longest report);
+   break: keep it above the longest report), but never one younger than ``EXPIRE_MIN_AGE``:
+   DuckLake detects a commit conflict from the changes recorded since the transaction's
+   snapshot, and expiring them let a stale transaction commit over a change it never saw
+   (measured on 1.5.5); members redo any transaction open longer than a fraction of that;
 4. delete the files no kept snapshot refers to any more;
 5. delete orphaned files (Parquet files of a member SIGKILLed before its COMMIT), but only
    those older than ``ORPHAN_MIN_AGE`` whatever ``older_than`` says: a batch still in flight
@@ -35,6 +38,7 @@ import duckdb
 from consumer.errors import ConfigError
 from consumer.warehouse import ledgers
 from consumer.warehouse.extensions import CommitConflictError, lake_error
+from consumer.warehouse.lakeconn import MAX_TRANSACTION_SECONDS
 from orders_common.logs import get_logger
 
 log = get_logger("maintenance")
@@ -43,6 +47,7 @@ LAKE = f"'{ALIAS}'"
 # Left alone: updated by every batch (a merge would conflict with each of them), and inlined.
 SKIPPED = ("dim_guard",)
 ORPHAN_MIN_AGE = timedelta(minutes=10)
+EXPIRE_MIN_AGE = timedelta(seconds=5 * MAX_TRANSACTION_SECONDS)
 CONFLICT_ATTEMPTS = 30
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -59,6 +64,9 @@ def duration(text: str) -> timedelta:
 class MaintainSettings:
     older_than: timedelta = timedelta(hours=1)
     conflict_attempts: int = CONFLICT_ATTEMPTS
+    # Snapshots younger than this are kept whatever older_than says (module docstring); tests
+    # of expiry on a lake no member writes lower it.
+    expire_min_age: timedelta = EXPIRE_MIN_AGE
 
     def __post_init__(self) -> None:
         if self.older_than < timedelta(0):
@@ -167,7 +175,7 @@ def maintain(con: duckdb.DuckDBPyConnection, settings: MaintainSettings) -> Repo
         rows = step("merge", table, f"ducklake_merge_adjacent_files({LAKE}, '{table}')")
         report.files_merged += sum(int(r[2]) for r in rows)
         report.files_created += sum(int(r[3]) for r in rows)
-    cutoff = _ago(settings.older_than)
+    cutoff = _ago(max(settings.older_than, settings.expire_min_age))
     expired = step("expire", None, f"ducklake_expire_snapshots({LAKE}, older_than => {cutoff})")
     report.snapshots_expired = len(expired)
     # Files are scheduled for deletion only once no kept snapshot refers to them, so deleting

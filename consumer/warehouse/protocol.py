@@ -65,10 +65,6 @@ class Warehouse(Protocol):
         COMMIT, this tells whether to write it again)."""
         ...
 
-    def upsert_reference(
-        self, users: pl.DataFrame | None, products: pl.DataFrame | None
-    ) -> None: ...
-
     def write_batch(
         self, batch: Batch, before_commit: BeforeCommit, number: int
     ) -> BatchResult: ...
@@ -78,3 +74,20 @@ class Warehouse(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class Accounts(Protocol):
+    """What a warehouse says it holds of a topic, read back on a read-only connection (for
+    ``audit``); each kind of warehouse provides its own (``accounts.of_file``, ``of_lake``)."""
+
+    def ledger(self, topic: str) -> dict[int, LedgerRow]:
+        """Per partition read, the ledger row committed with the data."""
+        ...
+
+    def places(self, topic: str, topic_id: str | None) -> dict[int, dict[str, dict[int, int]]]:
+        """partition -> outcome (loaded, duplicate, rejected) -> offset -> rows."""
+        ...
+
+    def skipped(self, topic: str, topic_id: str | None) -> dict[int, int]:
+        """partition -> offsets recorded as deleted by retention before they were read."""
+        ...

@@ -11,5 +11,15 @@ def sql_dir() -> Path:
     return installed if installed.is_dir() else Path(__file__).resolve().parents[2] / "sql"
 
 
+INCLUDES = {"{{priced}}": "_priced.sql", "{{total_sales}}": "_total_sales.sql",
+            "{{window}}": "_window.sql"}  # fmt: skip
+
+
 def report_query(name: str) -> str:
-    return (sql_dir() / "reports" / f"{name}.sql").read_text()
+    """A report's query, with the shared parts it names (``{{priced}}`` ...) put in."""
+    reports = sql_dir() / "reports"
+    text = (reports / f"{name}.sql").read_text()
+    for marker, part in INCLUDES.items():
+        if marker in text:
+            text = text.replace(marker, (reports / part).read_text().strip())
+    return text

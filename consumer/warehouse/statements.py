@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 import duckdb
 import polars as pl
 
-from consumer.core.plan import BatchPlan
+from consumer.core.plan import BatchPlan, BatchResult
+from consumer.core.refbatch import TopicStand
 
 Step = Callable[[str], None]
 
@@ -43,31 +44,13 @@ def loaded_before(
     return found
 
 
-def insert_loaded(con: duckdb.DuckDBPyConnection, plan: BatchPlan, step: Step) -> int:
-    """Insert the loaded orders, their lines and placeholders; the number of placeholder
-    dimension rows made."""
+def insert_loaded(con: duckdb.DuckDBPyConnection, plan: BatchPlan, step: Step) -> None:
+    """Insert the loaded orders, their lines (each with its order's currency) and their keys.
+    Users and skus without a version need no placeholder row: the dim_user and dim_product
+    views infer them from the orders (sql/views/history.sql)."""
     batch = plan.batch
-    now = _now()
     con.register("b_loaded", plan.loaded)
     con.register("b_lines", plan.lines)
-    # Anti-joins rather than ON CONFLICT: a scan of a small dimension is cheaper than a
-    # primary-key probe per row, and only the new placeholders touch the index.
-    users = con.execute(
-        "INSERT INTO dim_user (user_id, is_inferred, updated_at) "
-        "SELECT DISTINCT b.user_id, true, $now FROM b_loaded AS b "
-        "ANTI JOIN dim_user AS u ON u.user_id = b.user_id WHERE b.user_id IS NOT NULL",
-        {"now": now},
-    )
-    made = _count(users)
-    step("dim_user")
-    products = con.execute(
-        "INSERT INTO dim_product (sku, is_inferred, updated_at) "
-        "SELECT DISTINCT b.sku, true, $now FROM b_lines AS b "
-        "ANTI JOIN dim_product AS p ON p.sku = b.sku",
-        {"now": now},
-    )
-    made += _count(products)
-    step("dim_product")
     con.execute(
         "INSERT INTO dim_order (order_id, user_id, amount, currency, source, promo, created_at, "
         "line_count, kafka_topic, kafka_partition, kafka_offset, batch_id, kafka_topic_id) "
@@ -77,8 +60,9 @@ def insert_loaded(con: duckdb.DuckDBPyConnection, plan: BatchPlan, step: Step) -
     )
     step("dim_order")
     con.execute(
-        "INSERT INTO fact_sales SELECT order_id, line_number, sku, user_id, quantity, "
-        "unit_price, created_at FROM b_lines"
+        "INSERT INTO fact_sales (order_id, line_number, sku, user_id, quantity, unit_price, "
+        "created_at, currency) SELECT order_id, line_number, sku, user_id, quantity, "
+        "unit_price, created_at, currency FROM b_lines"
     )
     step("fact_sales")
     con.execute(
@@ -89,28 +73,31 @@ def insert_loaded(con: duckdb.DuckDBPyConnection, plan: BatchPlan, step: Step) -
     step("processed_orders")
     con.unregister("b_loaded")
     con.unregister("b_lines")
-    return made
 
 
-def _count(result: duckdb.DuckDBPyConnection) -> int:
-    row = result.fetchone()
-    return int(row[0]) if row else 0
-
-
-def insert_accounting(con: duckdb.DuckDBPyConnection, plan: BatchPlan, step: Step) -> None:
-    """Re-sends, rejects, retention gaps and the batch's row (every kind of warehouse)."""
+def insert_accounting(
+    con: duckdb.DuckDBPyConnection, plan: BatchPlan, rejects: pl.DataFrame, step: Step
+) -> None:
+    """Re-sends, ``rejects`` (the batch's, of every topic it read), retention gaps and the
+    batch's row (every kind of warehouse)."""
     batch = plan.batch
-    result = plan.result()
+    result = plan.result(rejects)
+    gaps = [(batch.topic, batch.topic_id, p, gap) for p, gap in batch.skipped.items()]
+    for topic, stand in (batch.reference.stands if batch.reference else {}).items():
+        gaps += [(topic, stand.topic_id, p, gap) for p, gap in stand.skipped.items()]
     skipped = pl.DataFrame(
         {
-            "partition": list(batch.skipped),
-            "from_offset": [low for low, _ in batch.skipped.values()],
-            "to_offset": [high for _, high in batch.skipped.values()],
+            "topic": [topic for topic, _, _, _ in gaps],
+            "topic_id": [topic_id for _, topic_id, _, _ in gaps],
+            "partition": [p for _, _, p, _ in gaps],
+            "from_offset": [low for _, _, _, (low, _) in gaps],
+            "to_offset": [high for _, _, _, (_, high) in gaps],
         },
-        schema={"partition": pl.Int32, "from_offset": pl.Int64, "to_offset": pl.Int64},
-    )
+        schema={"topic": pl.String, "topic_id": pl.String, "partition": pl.Int32,
+                "from_offset": pl.Int64, "to_offset": pl.Int64},
+    )  # fmt: skip
     con.register("b_duplicates", plan.duplicates)
-    con.register("b_rejects", plan.rejects)
+    con.register("b_rejects", rejects)
     con.register("b_skipped", skipped)
     ids = {"topic": batch.topic, "batch": batch.batch_id, "topic_id": batch.topic_id}
     con.execute(
@@ -120,22 +107,22 @@ def insert_accounting(con: duckdb.DuckDBPyConnection, plan: BatchPlan, step: Ste
     )
     step("dropped_duplicates")
     con.execute(
-        'INSERT INTO rejected_events SELECT $topic, "partition", "offset", reason, detail, '
-        "order_id, key, value, value_text, $batch, $topic_id FROM b_rejects",
-        ids,
+        'INSERT INTO rejected_events SELECT topic, "partition", "offset", reason, detail, '
+        "order_id, key, value, value_text, $batch, topic_id FROM b_rejects",
+        {"batch": batch.batch_id},
     )
     step("rejected_events")
     con.execute(
-        'INSERT INTO skipped_offsets SELECT $topic, $topic_id, "partition", from_offset, '
+        'INSERT INTO skipped_offsets SELECT topic, topic_id, "partition", from_offset, '
         "to_offset, 'retention', $batch FROM b_skipped",
-        ids,
+        {"batch": batch.batch_id},
     )
     con.execute(
         "INSERT INTO load_batches VALUES ($batch, $now, $records, $loaded, $dups, $rejected, "
         "$facts)",
         {
             "batch": batch.batch_id,
-            "now": _now(),
+            "now": utc_now(),
             "records": batch.size,
             "loaded": result.loaded,
             "dups": result.duplicates,
@@ -149,15 +136,38 @@ def insert_accounting(con: duckdb.DuckDBPyConnection, plan: BatchPlan, step: Ste
 
 
 def upsert_ledger(con: duckdb.DuckDBPyConnection, plan: BatchPlan, step: Step) -> None:
-    """The file's offsets ledger: one row per (topic, partition), in ``kafka_offsets``."""
+    """The file's offsets ledger: one row per (topic, partition), in ``kafka_offsets``, for the
+    orders topic and for every reference topic the batch read."""
     batch = plan.batch
-    ids = {"topic": batch.topic, "batch": batch.batch_id, "topic_id": batch.topic_id}
-    partitions = list(batch.next_offsets)
+    stands = {batch.topic: TopicStand(batch.topic_id, batch.next_offsets, batch.first_offsets)}
+    stands |= batch.reference.stands if batch.reference else {}
+    for topic, stand in stands.items():
+        upsert_ledger_rows(
+            con,
+            topic,
+            topic_id=stand.topic_id,
+            batch_id=batch.batch_id,
+            next_offsets=stand.next_offsets,
+            first_offsets=stand.first_offsets,
+        )
+    step("kafka_offsets")
+
+
+def upsert_ledger_rows(
+    con: duckdb.DuckDBPyConnection,
+    topic: str,
+    *,
+    topic_id: str | None,
+    batch_id: int,
+    next_offsets: dict[int, int],
+    first_offsets: dict[int, int],
+) -> None:
+    partitions = list(next_offsets)
     ledger = pl.DataFrame(
         {
             "partition": partitions,
-            "next_offset": [batch.next_offsets[p] for p in partitions],
-            "first_offset": [batch.first_offsets.get(p) for p in partitions],
+            "next_offset": [next_offsets[p] for p in partitions],
+            "first_offset": [first_offsets.get(p) for p in partitions],
         },
         schema={"partition": pl.Int32, "next_offset": pl.Int64, "first_offset": pl.Int64},
     )
@@ -172,11 +182,26 @@ def upsert_ledger(con: duckdb.DuckDBPyConnection, plan: BatchPlan, step: Step) -
         "THEN excluded.first_offset "
         "ELSE coalesce(kafka_offsets.first_offset, excluded.first_offset) END, "
         "topic_id = coalesce(excluded.topic_id, kafka_offsets.topic_id)",
-        ids,
+        {"topic": topic, "batch": batch_id, "topic_id": topic_id},
     )
-    step("kafka_offsets")
     con.unregister("b_ledger")
 
 
-def _now() -> datetime:
+def committed_result(con: duckdb.DuckDBPyConnection, batch_id: int) -> BatchResult | None:
+    """What batch ``batch_id`` wrote, read back (None: its transaction never committed)."""
+    found = con.execute(
+        "SELECT loaded, duplicates, fact_rows FROM load_batches WHERE batch_id = ?", [batch_id]
+    ).fetchall()
+    if not found:
+        return None
+    rejects = con.sql(
+        'SELECT "partition", "offset", reason FROM rejected_events WHERE batch_id = $id',
+        params={"id": batch_id},
+    ).pl()
+    loaded, duplicates, fact_rows = found[0]
+    return BatchResult(loaded=loaded, duplicates=duplicates, fact_rows=fact_rows, rejects=rejects)
+
+
+def utc_now() -> datetime:
+    """The time rows are stamped with: UTC, as a naive TIMESTAMP."""
     return datetime.now(UTC).replace(tzinfo=None)

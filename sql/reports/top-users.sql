@@ -1,9 +1,13 @@
--- Top users by sales. total_sales = sum(quantity * unit_price).
--- Measure descending, ties by key ascending, a NULL key after every other row.
-SELECT user_id, sum(quantity * unit_price) AS total_sales
-FROM fact_sales AS f
-WHERE (CAST($since AS TIMESTAMP) IS NULL OR f.created_at >= CAST($since AS TIMESTAMP))
-  AND (CAST($until AS TIMESTAMP) IS NULL OR f.created_at < CAST($until AS TIMESTAMP))
-GROUP BY user_id
-ORDER BY user_id IS NULL, total_sales DESC, user_id
+-- Top users by sales in the reporting currency; a NULL user after every other row.
+WITH lines AS (
+    SELECT f.user_id AS k, f.currency, CAST(f.created_at AS DATE) AS d,
+           f.quantity * f.unit_price AS value
+    FROM fact_sales AS f
+    WHERE {{window}}
+),
+{{priced}}
+SELECT k AS user_id, {{total_sales}} AS total_sales, $currency AS currency
+FROM grouped
+GROUP BY k
+ORDER BY k IS NULL, total_sales DESC, k
 LIMIT $limit

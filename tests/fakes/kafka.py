@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from consumer.core.positions import start_of
+from consumer.core.positions import Position, next_offset_of, start_of
 from consumer.core.records import Records
 from consumer.errors import TransientError
 from consumer.kafka.protocol import RebalanceListener
@@ -109,7 +109,7 @@ class FakeSource:
         if self._auto_assign:
             self.assign(*range(self._log.partitions))
 
-    def poll(self, max_records: int, timeout: float, skip_below: Mapping[int, int]) -> Records:
+    def poll(self, max_records: int, timeout: float, skip_below: Mapping[int, Position]) -> Records:
         self.polls += 1
         if self.before_poll is not None:
             self.before_poll(self.polls)
@@ -123,7 +123,7 @@ class FakeSource:
             while taken < share and len(records) < max_records and self._position[p] < len(log):
                 offset = self._position[p]
                 self._position[p] += 1
-                if offset < skip_below.get(p, 0):
+                if offset < next_offset_of(skip_below, p, 0):
                     continue
                 if log[offset] is MARKER:
                     continue
@@ -151,8 +151,8 @@ class FakeSource:
     def cached_watermarks(self) -> dict[int, tuple[int, int]]:
         return self.end_offsets()
 
-    def positions(self) -> dict[int, int]:
-        return {p: self._position[p] for p in self._assigned}
+    def positions(self) -> dict[int, Position]:
+        return {p: Position(self._position[p]) for p in self._assigned}
 
     def hold(self, partitions: list[int]) -> None:
         self._held |= set(partitions)

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import duckdb
 import pytest
 from confluent_kafka import Consumer
 
@@ -17,6 +18,7 @@ from producer_sim.events import generate_records
 from producer_sim.reference import generate_reference, write_reference
 from tests.corpus import edge_records
 from tests.harness import (
+    ROOT,
     assert_warehouse_matches,
     log_events,
     publish,
@@ -25,7 +27,8 @@ from tests.harness import (
     table_counts,
 )
 from tests.oracle import compute_expected, read_topic
-from tests.reliability.harness import committed_records
+from tests.reliability.harness import committed_records, events
+from tests.reliability.streams import hostile_stream
 
 pytestmark = pytest.mark.integration
 
@@ -284,3 +287,51 @@ def test_a_second_process_on_the_same_database_is_refused_and_sigterm_exits_0(
         assert first.wait(timeout=60) == 0
     events = log_events(log.read_text())
     assert events[-1]["event"] == "consumer_stopped"
+
+
+DRAIN_BATCH, DRAIN_TAIL = 50, 20
+
+
+def test_records_buffered_at_sigterm_are_in_the_file_when_the_process_exits_0(
+    kafka_bootstrap: str, topic_factory: Callable[..., str], group_id: str, tmp_path: Path
+) -> None:
+    """Three full batches are written; the last 20 records of the topic then sit in the
+    buffer, where a batch waits 600 s for more. SIGTERM: the process writes and commits them,
+    exits 0, and before any restart the file holds the whole topic as the oracle says."""
+    topic = topic_factory(1)
+    records = hostile_stream(200, seed=23)[: 3 * DRAIN_BATCH + DRAIN_TAIL]
+    publish(kafka_bootstrap, topic, records)
+    db, log = tmp_path / "w.duckdb", tmp_path / "consumer.log"
+    proc = start_consumer(
+        kafka_bootstrap, topic, group_id, db,
+        "--batch-max-records", str(DRAIN_BATCH), "--batch-max-seconds", "600",
+        log=log,
+    )  # fmt: skip
+    try:
+        # The third batch's commit is logged after a poll that followed its hand-over: that
+        # poll took the tail, which the first fetch had brought along.
+        deadline = time.monotonic() + 120
+        while committed_records(log) < 3 * DRAIN_BATCH and time.monotonic() < deadline:
+            assert proc.poll() is None, log.read_text()[-3000:]
+            time.sleep(0.1)
+        before = [e["next_offsets"] for e in events(log) if e["event"] == "batch_committed"]
+        assert before == [{"0": 50}, {"0": 100}, {"0": 150}], log.read_text()[-3000:]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 0, log.read_text()[-3000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+    logged = events(log)
+    at_stop = [e for e in logged if e["event"] == "batch_committed"][len(before) :]
+    assert sum(e["records"] for e in at_stop) == DRAIN_TAIL, "the buffered records were lost"
+    assert at_stop[-1]["next_offsets"] == {"0": len(records)}
+    assert logged[-1]["event"] == "consumer_stopped"
+    (started,) = [e for e in logged if e["event"] == "consumer_started"]
+    built = any((ROOT / "consumer" / "core").glob("_native.*.so"))
+    assert started["parse_tier"] == ("native" if built else "python")
+    expected = compute_expected(read_topic(kafka_bootstrap, topic))
+    assert_warehouse_matches(db, expected, topic, reports=False)
+    with duckdb.connect(str(db), read_only=True) as con:
+        ledger = con.execute('SELECT "partition", next_offset FROM kafka_offsets').fetchall()
+    assert ledger == [(0, len(records))]

@@ -23,7 +23,7 @@ from consumer.warehouse.maintenance import (
 pytestmark = pytest.mark.integration
 BATCHES = 12
 ROWS = 50  # above DuckLake's default inlining limit of 10: every batch writes a Parquet file
-NOW = MaintainSettings(older_than=timedelta(0))
+NOW = MaintainSettings(older_than=timedelta(0), expire_min_age=timedelta(0))
 
 
 @pytest.fixture

@@ -23,10 +23,11 @@ import pytest
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests import promtool
 from tests.corpus import edge_records
 from tests.harness import ROOT, consumer_command, consumer_env, publish
 from tests.oracle import compute_expected, read_topic
-from tools.localkafka import free_port
+from tools.localkafka import descendant_pids, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -67,15 +68,19 @@ class RunningConsumer:
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             return None
 
-    def scrape(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-        """Every sample of /metrics, keyed by (name, labels)."""
+    def metrics_text(self) -> str:
+        """The body of /metrics."""
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
             assert r.status == 200
             assert r.headers["Content-Type"].startswith("text/plain")
-            text = r.read().decode()
+            text: str = r.read().decode()
+            return text
+
+    def scrape(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+        """Every sample of /metrics, keyed by (name, labels)."""
         return {
             (sample.name, frozenset(sample.labels.items())): sample.value
-            for family in text_string_to_metric_families(text)
+            for family in text_string_to_metric_families(self.metrics_text())
             for sample in family.samples
         }
 
@@ -107,14 +112,23 @@ def wait_for(what: str, probe: Callable[[], T | None], consumer: RunningConsumer
 
 @contextlib.contextmanager
 def running_consumer(
-    bootstrap: str, topic: str, group: str, db: Path, workdir: Path, *, name: str = "consumer"
+    bootstrap: str,
+    topic: str,
+    group: str,
+    db: Path,
+    workdir: Path,
+    *,
+    name: str = "consumer",
+    env: dict[str, str] | None = None,
 ) -> Iterator[RunningConsumer]:
     port = free_port()
     stdout, stderr = workdir / f"{name}.stdout", workdir / f"{name}.stderr"
     command = consumer_command(bootstrap, topic, group, db, "--metrics-port", str(port))
     command += ["--kafka-option", FAST_METADATA]
     with stdout.open("wb") as out, stderr.open("wb") as err:
-        proc = subprocess.Popen(command, stdout=out, stderr=err, env=consumer_env(), cwd=ROOT)
+        proc = subprocess.Popen(
+            command, stdout=out, stderr=err, env=env or consumer_env(), cwd=ROOT
+        )
     consumer = RunningConsumer(proc, port, stdout, stderr)
     try:
         yield consumer
@@ -264,3 +278,95 @@ def test_readyz_is_503_for_a_group_member_without_partitions(
             if sorted(owners.values()) != [0, 1]:
                 pytest.fail(f"expected one owner of the one partition, got {owners}")
             assert ready == {name: 200 if owned else 503 for name, owned in owners.items()}
+
+
+def vm_rss(pid: int) -> int:
+    """VmRSS of /proc/PID/status in bytes: the kernel's figure, read apart from the consumer."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+def test_promtool_accepts_the_live_metrics_of_a_running_consumer(
+    kafka_bootstrap: str, kafka_admin: AdminClient, group_id: str, db_path: Path, tmp_path: Path
+) -> None:
+    """`promtool check metrics` on the /metrics of a real consumer that has loaded records:
+    Prometheus's own parser and linter accept it. Its process_* figures describe the
+    consumer's process, and the pipeline_parse_workers_* ones its one parsing worker."""
+    promtool.promtool()  # before starting anything
+    topic = f"metrics-{uuid.uuid4().hex[:12]}"
+    create_topic(kafka_admin, topic, partitions=3)
+    with (
+        topics_deleted_afterwards(kafka_admin, topic, f"{topic}.dlq"),
+        running_consumer(kafka_bootstrap, topic, group_id, db_path, tmp_path) as consumer,
+    ):
+        published = publish(kafka_bootstrap, topic, edge_records())
+        wait_for("/healthz", lambda: consumer.get("/healthz") == 200, consumer)
+
+        def settled() -> dict[tuple[str, frozenset[tuple[str, str]]], float] | None:
+            samples = consumer.scrape()
+            done = sum(by_label(samples, "pipeline_records_total", "outcome").values())
+            return samples if done >= published else None
+
+        wait_for("every record counted", settled, consumer)
+        text = consumer.metrics_text()
+        result = promtool.run("check", "metrics", stdin=text)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert not (result.stdout + result.stderr).strip(), result.stdout + result.stderr
+
+        samples = consumer.scrape()
+        (worker,) = [
+            pid
+            for pid in descendant_pids(consumer.proc.pid)[1:]
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]  # the resource tracker is a child too
+        rss = value(samples, "process_resident_memory_bytes")
+        assert rss == pytest.approx(vm_rss(consumer.proc.pid), rel=0.2)
+        assert value(samples, "process_cpu_seconds_total") > 0
+        assert value(samples, "process_open_fds") > 0
+        assert value(samples, "pipeline_parse_workers") == 1
+        workers_rss = value(samples, "pipeline_parse_workers_resident_memory_bytes")
+        assert workers_rss == pytest.approx(vm_rss(worker), rel=0.2)
+        assert value(samples, "pipeline_parse_workers_cpu_seconds_total") > 0
+
+
+def test_the_time_lag_grows_while_a_write_hangs_and_returns_to_0_once_it_is_released(
+    kafka_bootstrap: str, kafka_admin: AdminClient, group_id: str, db_path: Path, tmp_path: Path
+) -> None:
+    """CONTRACT §7 pipeline_consumer_lag_seconds: the first batch's write is held (the fault
+    hook ``hold_db_write``); the age of its oldest record grows with the wall clock, scrape
+    after scrape, though the loop waits for the write; released, every partition goes to 0."""
+    topic = f"timelag-{uuid.uuid4().hex[:12]}"
+    release = tmp_path / "release"
+    env = consumer_env("hold_db_write@1", ORDERS_FAULTS_RELEASE=str(release))
+    create_topic(kafka_admin, topic, partitions=3)
+    with (
+        topics_deleted_afterwards(kafka_admin, topic, f"{topic}.dlq"),
+        running_consumer(kafka_bootstrap, topic, group_id, db_path, tmp_path, env=env) as consumer,
+    ):
+        wait_for("/readyz 200", lambda: consumer.get("/readyz") == 200, consumer)
+        publish(kafka_bootstrap, topic, edge_records())
+
+        def ages() -> dict[str, float]:
+            return by_label(consumer.scrape(), "pipeline_consumer_lag_seconds", "partition")
+
+        first = wait_for("a record waiting", lambda: ages() if max(ages().values()) > 0 else None,
+                         consumer)  # fmt: skip
+        started = time.monotonic()
+        time.sleep(2.0)
+        later = ages()
+        waited = time.monotonic() - started
+        grown = [p for p, age in first.items() if age > 0]
+        # The same records still wait: their age grew by the time that passed (less the
+        # scrapes' own rounding), not by less.
+        assert grown and all(later[p] - first[p] >= waited - 0.1 for p in grown), (first, later)
+        assert not any(e["event"] == "batch_committed" for e in consumer.events())
+
+        release.touch()
+        wait_for(
+            "the time lag back to 0",
+            lambda: all(age == 0 for age in ages().values()) and ages(),
+            consumer,
+        )
+        assert any(e["event"] == "batch_committed" for e in consumer.events())

@@ -17,7 +17,7 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from consumer.runtime.metrics import Metrics
+from consumer.serving.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -42,10 +42,15 @@ PROMQL_WORDS = {
     "unless", "offset", "inf", "nan", "atan2",
 }  # fmt: skip
 #: What the dashboard must show (issue 7): throughput, lag, rejects by reason, batch duration,
-#: fact rows, last commit age.
+#: fact rows, last commit age; lag in time, memory and CPU with the parsing workers (issue 26).
 REQUIRED_IN_DASHBOARD = {
     "pipeline_records_total",
     "pipeline_consumer_lag",
+    "pipeline_consumer_lag_seconds",
+    "process_resident_memory_bytes",
+    "pipeline_parse_workers_resident_memory_bytes",
+    "process_cpu_seconds_total",
+    "pipeline_parse_workers_cpu_seconds_total",
     "pipeline_rejected_records_total",
     "pipeline_batch_duration_seconds_bucket",
     "pipeline_fact_rows_total",
@@ -244,6 +249,8 @@ def test_dashboard_shows_one_warehouse_at_a_time_and_each_member() -> None:
     assert {
         "pipeline_records_total",
         "pipeline_consumer_lag",
+        "pipeline_consumer_lag_seconds",
+        "process_resident_memory_bytes",
         "pipeline_assigned_partitions",
         "pipeline_batch_duration_seconds_bucket",
         "up",

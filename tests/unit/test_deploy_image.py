@@ -10,10 +10,11 @@ import json
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
-from consumer.runtime import http
-from consumer.runtime.metrics import Metrics
+from consumer.serving import http
+from consumer.serving.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -100,7 +101,10 @@ def test_image_is_slim_python_non_root_with_consumer_entrypoint() -> None:
     """python:3.11-slim, non-root USER, orders-consumer run, port 9108 on all interfaces."""
     assert build_args()["PYTHON_IMAGE"] == "python:3.11-slim"
     froms = [rest for word, rest in instructions() if word == "FROM"]
-    assert all(rest.startswith("${PYTHON_IMAGE}") for rest in froms)
+    # Every stage is the image's Python, but the one the Rust toolchain is copied from.
+    assert all(
+        rest.startswith("${PYTHON_IMAGE}") for rest in froms if rest != "${RUST_IMAGE} AS rust"
+    )
     stage = final_stage()
     users = [rest for word, rest in stage if word == "USER"]
     assert users, "the runtime stage runs as root"
@@ -182,6 +186,10 @@ def test_build_context_holds_what_the_dockerfile_copies_and_nothing_local() -> N
         "tests/conftest.py",
         "bench-results/run.json",
         "consumer/core/_native.cpython-311-x86_64-linux-gnu.so",
+        "native/Cargo.lock",
+        "native/target/release/lib_native.so",
+        "native/target/built-from",
+        "tools/localkafka.py",
     ):
         assert dockerignore_excludes(local), f"{local} would be sent to the Docker daemon"
 
@@ -208,3 +216,88 @@ def test_healthcheck_command_probes_healthz_of_a_real_metrics_server() -> None:
             server.shutdown()
             server.server_close()
         assert probe.returncode == expected_exit, probe.stderr
+
+
+def stages() -> dict[str, list[tuple[str, str]]]:
+    """Each named stage's instructions, FROM first, in the Dockerfile's order."""
+    named: dict[str, list[tuple[str, str]]] = {}
+    current: list[tuple[str, str]] | None = None
+    for word, rest in instructions():
+        if word == "FROM":
+            _base, _, name = rest.partition(" AS ")
+            assert name, f"FROM {rest}: every stage has a name"
+            current = named.setdefault(name.strip(), [])
+        if current is not None:
+            current.append((word, rest))
+    return named
+
+
+def copies_from(stage: list[tuple[str, str]]) -> list[tuple[str, list[str]]]:
+    """(source stage, [paths...]) of each COPY --from=STAGE of a stage."""
+    found = []
+    for word, rest in stage:
+        if word == "COPY" and rest.startswith("--from="):
+            source, *paths = rest.split()
+            found.append((source.removeprefix("--from="), paths))
+    return found
+
+
+def version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
+
+
+def test_the_native_tier_is_built_in_a_rust_stage_and_shipped_in_the_runtime_image() -> None:
+    """A multi-stage build: a Rust toolchain at least native/Cargo.toml's rust-version builds
+    the extension for the image's own Python (a failed build fails the image's build), the
+    build stage puts it in the venv beside consumer/core/native.py, and the runtime stage,
+    which gets the venv, refuses to finish without it."""
+    named = stages()
+    order = list(named)
+    rust_image = build_args()["RUST_IMAGE"]
+    match = re.fullmatch(r"rust:(\d+\.\d+(?:\.\d+)?)(?:-[a-z]+)*", rust_image)
+    assert match, f"RUST_IMAGE={rust_image}: an official rust image of a stated version"
+    crate = tomllib.loads((ROOT / "native" / "Cargo.toml").read_text())["package"]
+    assert version(match.group(1)) >= version(crate["rust-version"]), (rust_image, crate)
+    assert named["rust"][0] == ("FROM", "${RUST_IMAGE} AS rust")
+
+    native = named["native"]
+    assert native[0] == ("FROM", "${PYTHON_IMAGE} AS native"), "built for another Python"
+    toolchain = {
+        path for source, paths in copies_from(native) if source == "rust" for path in paths
+    }
+    assert {"/usr/local/cargo", "/usr/local/rustup"} <= toolchain, toolchain
+    runs = [rest for word, rest in native if word == "RUN"]
+    assert any("python -m tools.native --require" in run for run in runs), runs
+
+    build = named["build"]
+    shipped = [paths for source, paths in copies_from(build) if source == "native"]
+    assert shipped == [["/src/consumer/core/", "/native/"]], shipped
+    install = next(i for i, (w, rest) in enumerate(build) if w == "RUN" and "pip wheel" in rest)
+    placed = [
+        i
+        for i, (word, rest) in enumerate(build)
+        if word == "RUN" and "/native/_native*.so" in rest and "consumer.core" in rest
+    ]
+    assert placed and placed[0] > install, "the extension is not put into the installed package"
+
+    runtime = named[order[-1]]
+    assert ("build", ["/opt/venv", "/opt/venv"]) in copies_from(runtime)
+    checks = " ".join(rest for word, rest in runtime if word == "RUN")
+    assert "native.decoder() is not None" in checks, "the image would ship without the tier"
+    for name, stage in named.items():
+        for source, _paths in copies_from(stage):
+            assert order.index(source) < order.index(name), f"{name} copies from {source}"
+
+
+def test_the_native_stage_copies_what_tools_native_reads() -> None:
+    """tools/native.py digests Cargo.toml, Cargo.pins and src/*.rs: all are in the stage."""
+    native = stages()["native"]
+    copied = " ".join(rest for word, rest in native if word == "COPY")
+    for needed in (
+        "tools/__init__.py",
+        "tools/native.py",
+        "native/Cargo.toml",
+        "native/Cargo.pins",
+        "native/src/",
+    ):
+        assert needed in copied.split(), needed

@@ -54,3 +54,38 @@ def test_fail_db_write_fires_once_per_listed_batch() -> None:
     with pytest.raises(InjectedFaultError, match="injected fault"):
         plan.hit("fail_db_write", 2)
     plan.hit("fail_db_write", 2)
+
+
+class Recorder(Faults):
+    """Every point hit, in order, with its batch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hits: list[tuple[str, int]] = []
+
+    def hit(self, point: str, batch_number: int) -> None:
+        self.hits.append((point, batch_number))
+
+
+def test_a_statement_step_hits_its_point_and_the_write_faults_only_after_dim_order() -> None:
+    """Each statement of a batch's transaction is a point of its own; kill_mid_write and
+    fail_db_write come right after the dim_order insert (inserts made, nothing committed),
+    nowhere else."""
+    faults = Recorder()
+    step = faults.step(4)
+    for name in ("dim_order", "fact_sales", "load_batches"):
+        step(name)
+    assert faults.hits == [
+        ("statement:dim_order", 4),
+        ("kill_mid_write", 4),
+        ("fail_db_write", 4),
+        ("statement:fact_sales", 4),
+        ("statement:load_batches", 4),
+    ]
+
+
+def test_fail_db_write_fires_at_the_dim_order_step_of_its_batch() -> None:
+    step = Faults.parse("fail_db_write@2").step(2)
+    step("fact_sales")
+    with pytest.raises(InjectedFaultError, match="fail_db_write at batch 2"):
+        step("dim_order")

@@ -1,4 +1,7 @@
-"""The test oracle itself, against expectations worked out by hand from docs/interface.md.
+"""The test oracle itself, against expectations worked out by hand from the contract.
+
+Orders (§1) and the reports' basics here; reference data, history, rates and dates in
+test_oracle_history.py; currencies, as was, windows and time in test_oracle_reports.py.
 
 Inputs are written as raw JSON text (so that ``2.0``, ``1e0``, ``-0.0`` or key order are exactly
 what a producer would send); every expected value is spelled out literally.
@@ -6,6 +9,8 @@ what a producer would send); every expected value is spelled out literally.
 
 from __future__ import annotations
 
+import ast
+import sys
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -20,6 +25,7 @@ from tests.oracle import (
     INVALID_FIELD,
     INVALID_ITEM,
     INVALID_JSON,
+    MINUS_INFINITY,
     MISSING_ORDER_ID,
     NOT_AN_OBJECT,
     Expected,
@@ -28,6 +34,7 @@ from tests.oracle import (
     ProductRow,
     Record,
     UserRow,
+    UserVersion,
     canonical,
     compute_expected,
     report,
@@ -432,8 +439,8 @@ def test_the_contract_example_is_loaded_field_by_field() -> None:
         "o-000123": OrderRow("o-000123", "u-0042", Decimal("129.9"), "USD", "web", "BF25", at)
     }
     assert expected.lines == {
-        ("o-000123", 1): LineRow("o-000123", 1, "p-0007", "u-0042", 2, Decimal("49.95"), at),
-        ("o-000123", 2): LineRow("o-000123", 2, "p-0100", "u-0042", 1, Decimal("30"), at),
+        ("o-000123", 1): LineRow("o-000123", 1, "p-0007", "u-0042", 2, Decimal("49.95"), at, "USD"),
+        ("o-000123", 2): LineRow("o-000123", 2, "p-0100", "u-0042", 1, Decimal("30"), at, "USD"),
     }
     assert expected.loaded == {(TOPIC, 0, 0): "o-000123"}
     assert expected.rejected == {}
@@ -632,7 +639,7 @@ def test_extra_fields_key_order_and_escaped_unicode_are_handled() -> None:
     assert list(expected.orders) == ["o-\u00e9\U0001f600"]
     assert expected.lines == {
         ("o-\u00e9\U0001f600", 1): LineRow(
-            "o-\u00e9\U0001f600", 1, "p-caf\u00e9", "u-\u00e9", 3, Decimal("2.5"), None
+            "o-\u00e9\U0001f600", 1, "p-caf\u00e9", "u-\u00e9", 3, Decimal("2.5"), None, None
         )
     }
     raw = '{"order_id": "o-\u00e9\U0001f600", "user_id": "u-\u00e9"}'
@@ -644,8 +651,8 @@ def test_same_sku_twice_gives_two_lines() -> None:
     items = array(item(quantity="1", price="10"), item(quantity="3", price="9.5"))
     expected = run(doc(user_id='"u-1"', items=items))
     assert expected.lines == {
-        ("o-1", 1): LineRow("o-1", 1, "p-1", "u-1", 1, Decimal("10"), None),
-        ("o-1", 2): LineRow("o-1", 2, "p-1", "u-1", 3, Decimal("9.5"), None),
+        ("o-1", 1): LineRow("o-1", 1, "p-1", "u-1", 1, Decimal("10"), None, None),
+        ("o-1", 2): LineRow("o-1", 2, "p-1", "u-1", 3, Decimal("9.5"), None, None),
     }
 
 
@@ -849,11 +856,20 @@ def test_without_csvs_every_referenced_id_is_a_placeholder() -> None:
     assert expected.products == {"p-1": ProductRow("p-1", None, None, None, True)}
 
 
-def test_duplicate_key_in_a_csv_is_refused(tmp_path: Path) -> None:
-    """A reference CSV with the same key twice is undefined input and raises."""
+def test_the_same_key_twice_in_a_csv_without_updated_at_keeps_the_later_row(
+    tmp_path: Path,
+) -> None:
+    """Both rows take effect when the file is loaded: the same key at the same time with other
+    content is a correction, so the later line is the one version (decisions, history rules)."""
     users = write(tmp_path / "users.csv", USERS_CSV + "u-1,Other,o@example.com,DE,2024-02-01\n")
-    with pytest.raises(ValueError, match="twice"):
-        run(doc(), users=users)
+    expected = run(doc(), users=users)
+    assert expected.users["u-1"] == UserRow(
+        "u-1", "Other", "o@example.com", "DE", date(2024, 2, 1), False
+    )
+    assert [v for v in expected.user_history.values() if v.user_id == "u-1"] == [
+        UserVersion("u-1", "Other", "o@example.com", "DE", date(2024, 2, 1), MINUS_INFINITY,
+                    None, True)
+    ]  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------
@@ -876,27 +892,44 @@ def shop(tmp_path: Path) -> Expected:
         tmp_path / "products.csv",
         "sku,name,category,list_price\np-1,Mug,k,1\np-2,Pen,o,1\np-4,Free sticker,o,0\n",
     )
-    web, app = '{"source": "web"}', '{"source": "app"}'
+    web, app, usd = '{"source": "web"}', '{"source": "app"}', '"USD"'
     return run(
         # u-b, web: p-1 2 x 10.00 = 20 and p-2 1 x 5 = 5
         doc(
             order_id='"o-1"',
             user_id='"u-b"',
+            currency=usd,
             metadata=web,
             items=array(item('"p-1"', "2", "10.00"), item('"p-2"', "1", "5")),
         ),
         # u-a, app: p-1 1 x 25 = 25
-        doc(order_id='"o-2"', user_id='"u-a"', metadata=app, items=array(item('"p-1"', "1", "25"))),
+        doc(
+            order_id='"o-2"',
+            user_id='"u-a"',
+            currency=usd,
+            metadata=app,
+            items=array(item('"p-1"', "1", "25")),
+        ),
         # no user, no source: p-3 (not in CSV) 3 x 100 = 300
-        doc(order_id='"o-3"', items=array(item('"p-3"', "3", "100"))),
+        doc(order_id='"o-3"', currency=usd, items=array(item('"p-3"', "3", "100"))),
         # u-c (placeholder), web: p-2 4 x 1.25 = 5
         doc(
-            order_id='"o-4"', user_id='"u-c"', metadata=web, items=array(item('"p-2"', "4", "1.25"))
+            order_id='"o-4"',
+            user_id='"u-c"',
+            currency=usd,
+            metadata=web,
+            items=array(item('"p-2"', "4", "1.25")),
         ),
         # u-d, mobile, no lines: appears in no report
         doc(order_id='"o-5"', user_id='"u-d"', metadata='{"source": "mobile"}', amount="99"),
         # u-e (no country), app: p-4 1 x 0 = 0
-        doc(order_id='"o-6"', user_id='"u-e"', metadata=app, items=array(item('"p-4"', "1", "0"))),
+        doc(
+            order_id='"o-6"',
+            user_id='"u-e"',
+            currency=usd,
+            metadata=app,
+            items=array(item('"p-4"', "1", "0")),
+        ),
         users=users,
         products=products,
     )
@@ -905,11 +938,11 @@ def shop(tmp_path: Path) -> Expected:
 def test_top_users_ties_by_key_and_null_last(shop: Expected) -> None:
     """top-users: by total desc, u-a before u-b on a tie, the NULL user last despite 300."""
     assert report(shop, "top-users") == [
-        {"user_id": "u-a", "total_sales": Decimal("25")},
-        {"user_id": "u-b", "total_sales": Decimal("25")},
-        {"user_id": "u-c", "total_sales": Decimal("5")},
-        {"user_id": "u-e", "total_sales": Decimal("0")},
-        {"user_id": None, "total_sales": Decimal("300")},
+        {"user_id": "u-a", "total_sales": Decimal("25.00"), "currency": "USD"},
+        {"user_id": "u-b", "total_sales": Decimal("25.00"), "currency": "USD"},
+        {"user_id": "u-c", "total_sales": Decimal("5.00"), "currency": "USD"},
+        {"user_id": "u-e", "total_sales": Decimal("0.00"), "currency": "USD"},
+        {"user_id": None, "total_sales": Decimal("300.00"), "currency": "USD"},
     ]
 
 
@@ -926,28 +959,28 @@ def test_top_products_counts_units_with_names(shop: Expected) -> None:
 def test_top_countries_groups_unknown_countries_as_null(shop: Expected) -> None:
     """top-countries: NULL user, placeholder user and blank country all fall in the NULL row."""
     assert report(shop, "top-countries") == [
-        {"country": "DE", "total_sales": Decimal("25")},
-        {"country": "FR", "total_sales": Decimal("25")},
-        {"country": None, "total_sales": Decimal("305")},
+        {"country": "DE", "total_sales": Decimal("25.00"), "currency": "USD"},
+        {"country": "FR", "total_sales": Decimal("25.00"), "currency": "USD"},
+        {"country": None, "total_sales": Decimal("305.00"), "currency": "USD"},
     ]
 
 
 def test_sales_by_channel_lists_channels_with_lines(shop: Expected) -> None:
     """sales-by-channel: per source, NULL source last, a channel without lines absent."""
     assert report(shop, "sales-by-channel") == [
-        {"source": "web", "total_sales": Decimal("30")},
-        {"source": "app", "total_sales": Decimal("25")},
-        {"source": None, "total_sales": Decimal("300")},
+        {"source": "web", "total_sales": Decimal("30.00"), "currency": "USD"},
+        {"source": "app", "total_sales": Decimal("25.00"), "currency": "USD"},
+        {"source": None, "total_sales": Decimal("300.00"), "currency": "USD"},
     ]
 
 
 def test_report_rows_have_exactly_the_contract_keys_and_decimal_money(shop: Expected) -> None:
     """Each report's rows carry exactly the contract's keys, money as Decimal."""
     keys = {
-        "top-users": ["user_id", "total_sales"],
+        "top-users": ["user_id", "total_sales", "currency"],
         "top-products": ["sku", "name", "units_sold"],
-        "top-countries": ["country", "total_sales"],
-        "sales-by-channel": ["source", "total_sales"],
+        "top-countries": ["country", "total_sales", "currency"],
+        "sales-by-channel": ["source", "total_sales", "currency"],
     }
     for name, columns in keys.items():
         rows = report(shop, name)
@@ -955,6 +988,7 @@ def test_report_rows_have_exactly_the_contract_keys_and_decimal_money(shop: Expe
         assert all(list(row) == columns for row in rows), name
         if "total_sales" in columns:
             assert all(isinstance(row["total_sales"], Decimal) for row in rows)
+            assert all(row["currency"] == "USD" for row in rows)
 
 
 def test_limit_defaults_to_five_except_for_sales_by_channel() -> None:
@@ -963,6 +997,7 @@ def test_limit_defaults_to_five_except_for_sales_by_channel() -> None:
         doc(
             order_id=f'"o-{n}"',
             user_id=f'"u-{n}"',
+            currency='"USD"',
             metadata=f'{{"source": "s-{n}"}}',
             items=array(item(price=str(n))),
         )
@@ -989,23 +1024,61 @@ def test_limit_defaults_to_five_except_for_sales_by_channel() -> None:
 def test_limit_can_cut_off_the_null_row() -> None:
     """The NULL row sorts last, so a limit applies to it like to any other row."""
     expected = run(
-        doc(order_id='"o-1"', user_id='"u-1"', items=array(item(price="1"))),
-        doc(order_id='"o-2"', items=array(item(price="50"))),
+        doc(order_id='"o-1"', user_id='"u-1"', currency='"USD"', items=array(item(price="1"))),
+        doc(order_id='"o-2"', currency='"USD"', items=array(item(price="50"))),
     )
     assert report(expected, "top-users", limit=1) == [
-        {"user_id": "u-1", "total_sales": Decimal("1")}
+        {"user_id": "u-1", "total_sales": Decimal("1.00"), "currency": "USD"}
     ]
 
 
-def test_money_totals_are_exact() -> None:
-    """Three lines at 0.1 and one of 3 x 0.0001 sum to exactly 0.3003 (no binary floats)."""
+def test_money_totals_are_exact_then_rounded_half_to_even() -> None:
+    """Sums are exact, then rounded half-to-even to 2 places (§5):
+    u-1: 0.1 + 0.1 + 0.1 + 0.005 = 0.305 exactly -> 0.30 (floats give 0.30500000000000005,
+    half-up gives 0.31); u-2: 0.1 * 3 + 0.025 = 0.325 -> 0.32 (floats: 0.32500000000000007);
+    u-3: 0.015 -> 0.02 (the tie goes to the even 2)."""
     tenth = item(price="0.1")
-    items = array(tenth, tenth, tenth, item(quantity="3", price="0.0001"))
-    expected = run(doc(user_id='"u-1"', items=items))
-    assert report(expected, "top-users") == [{"user_id": "u-1", "total_sales": Decimal("0.3003")}]
+    expected = run(
+        doc(order_id='"o-1"', user_id='"u-1"', currency='"USD"',
+            items=array(tenth, tenth, tenth, item(price="0.005"))),
+        doc(order_id='"o-2"', user_id='"u-2"', currency='"USD"',
+            items=array(tenth, tenth, tenth, item(price="0.025"))),
+        doc(order_id='"o-3"', user_id='"u-3"', currency='"USD"', items=array(item(price="0.015"))),
+    )  # fmt: skip
+    assert report(expected, "top-users") == [
+        {"user_id": "u-2", "total_sales": Decimal("0.32"), "currency": "USD"},
+        {"user_id": "u-1", "total_sales": Decimal("0.30"), "currency": "USD"},
+        {"user_id": "u-3", "total_sales": Decimal("0.02"), "currency": "USD"},
+    ]
 
 
 def test_unknown_report_name_is_refused(shop: Expected) -> None:
     """A report name outside the contract raises ValueError."""
     with pytest.raises(ValueError, match="unknown report"):
         report(shop, "top-everything")
+
+
+def test_the_oracle_imports_only_the_stdlib_and_its_own_parts() -> None:
+    """The oracle stays independent of the code it checks: its modules import the standard
+    library, each other and (for read_topic) confluent_kafka, nothing from consumer/ or
+    producer_sim/."""
+    allowed = {*sys.stdlib_module_names, "confluent_kafka", "tests"}
+    parts = sorted(Path(__file__).resolve().parents[1].glob("oracle*.py"))
+    assert [p.name for p in parts] == [
+        "oracle.py",
+        "oracle_base.py",
+        "oracle_history.py",
+        "oracle_reports.py",
+    ]
+    for part in parts:
+        for node in ast.walk(ast.parse(part.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                assert top in allowed, f"{part.name} imports {name}"
+                assert top != "tests" or name.startswith("tests.oracle"), f"{part.name}: {name}"

@@ -15,7 +15,7 @@ from producer_sim.cli import main, settings_from_args
 from producer_sim.config import Settings
 from producer_sim.events import generate_records
 from producer_sim.flags import build_parser
-from producer_sim.reference import generate_reference, write_reference
+from producer_sim.reference import generate_reference, write_rates, write_reference
 
 GOOD = ["publish", "--bootstrap-servers", "127.0.0.1:9092"]
 ENV_NAMES = ("ORDERS_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS", "ORDERS_TOPIC")
@@ -183,13 +183,18 @@ def test_generate_writes_the_stream_as_json_lines(tmp_path: Path) -> None:
 
 
 def test_reference_command_writes_the_same_csvs_as_the_library(tmp_path: Path) -> None:
-    """`reference` writes users.csv and products.csv byte-identical to write_reference."""
+    """`reference --days 14` writes users.csv, products.csv and fx_rates.csv byte-identical to
+    write_reference and write_rates for 14 days."""
     done = run_sim(
-        "reference", "--orders", "2000", "--seed", "3", "--reference-dir", str(tmp_path / "cli")
-    )
+        "reference", "--orders", "2000", "--seed", "3", "--days", "14", "--reference-dir",
+        str(tmp_path / "cli"),
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    write_reference(generate_reference(2000), tmp_path / "lib")
-    for name in ("users.csv", "products.csv"):
+    assert "as of 2025-08-15T00:00:00Z" in done.stderr
+    write_reference(generate_reference(2000), tmp_path / "lib", days=14)
+    write_rates(tmp_path / "lib", days=14)
+    assert (tmp_path / "lib" / "fx_rates.csv").read_bytes().count(b"\r\n") == 1 + 4 * 15
+    for name in ("users.csv", "products.csv", "fx_rates.csv"):
         assert (tmp_path / "cli" / name).read_bytes() == (tmp_path / "lib" / name).read_bytes()
 
 

@@ -17,12 +17,15 @@ from producer_sim.config import Settings
 from producer_sim.events import generate_records
 from producer_sim.reference import generate_reference, write_reference
 
-DIGEST_SCRIPT = """
+DIGEST_SETTINGS = {
+    "seed": 9, "orders": 2000, "users_topic": "u", "products_topic": "p", "fx_topic": "fx",
+}  # fmt: skip
+DIGEST_SCRIPT = f"""
 import hashlib, sys
 from producer_sim.config import Settings
 from producer_sim.events import generate_records
 digest = hashlib.sha256()
-for record in generate_records(Settings(seed=9, orders=2000)):
+for record in generate_records(Settings(**{DIGEST_SETTINGS!r})):
     digest.update(repr(record).encode())
 print(digest.hexdigest())
 """
@@ -68,22 +71,28 @@ def test_another_seed_gives_another_stream_with_no_shared_id(tmp_path: Path) -> 
     assert csv_bytes(2_000, tmp_path / "one") == csv_bytes(2_000, tmp_path / "two")
 
 
-def test_a_short_run_is_the_start_of_a_longer_one(tmp_path: Path) -> None:
-    """1,000 orders of a seed are records of its 5,000-order run too, and their CSVs prefixes."""
-    short = list(generate_records(Settings(seed=8, orders=1_000)))
-    long = list(generate_records(Settings(seed=8, orders=5_000)))
-    endless = list(itertools.islice(generate_records(Settings(seed=8, orders=0)), len(long)))
+def test_a_short_run_is_the_start_of_a_longer_one_at_the_same_pace(tmp_path: Path) -> None:
+    """1,000 orders over 5.6 days are the start of 5,000 over 28 (one gap between orders), an
+    endless run is the start of a run at its pace (2.5 s an order); CSVs of one --days are
+    prefixes of a longer run's."""
+    short = list(generate_records(Settings(seed=8, orders=1_000, days=5.6)))
+    long = list(generate_records(Settings(seed=8, orders=5_000, days=28)))
     assert not Counter(short) - Counter(long)  # every short record is in the long run
     base = [r for r in long if not r.kind.startswith(("resend", "malformed"))]
     assert [r for r in short if r in base] == base[:1_000]
-    assert long[: len(long) - 200] == endless[: len(long) - 200]
+    paced = list(generate_records(Settings(seed=8, orders=3_456, days=0.1)))
+    endless = list(itertools.islice(generate_records(Settings(seed=8, orders=0)), len(paced)))
+    assert paced[: len(paced) - 200] == endless[: len(paced) - 200]
+    other_pace = list(generate_records(Settings(seed=8, orders=1_000, days=28)))
+    assert other_pace[0] != short[0]  # another pace places order 1 at another instant
     small, large = csv_bytes(1_000, tmp_path / "small"), csv_bytes(5_000, tmp_path / "large")
     for few, many in zip(small, large, strict=True):
         assert many.startswith(few) and len(many) > len(few)
 
 
 def test_stream_does_not_depend_on_the_interpreter_hash_seed() -> None:
-    """Fresh interpreters with different PYTHONHASHSEED values produce the same stream."""
+    """Fresh interpreters with different PYTHONHASHSEED values produce the same stream, change
+    topics included."""
     digests = set()
     for hash_seed in ("1", "4242"):
         env = {**os.environ, "PYTHONHASHSEED": hash_seed}
@@ -97,7 +106,7 @@ def test_stream_does_not_depend_on_the_interpreter_hash_seed() -> None:
         )
         digests.add(out.stdout.strip())
     in_process = hashlib.sha256()
-    for record in generate_records(Settings(seed=9, orders=2000)):
+    for record in generate_records(Settings(**DIGEST_SETTINGS)):  # type: ignore[arg-type]
         in_process.update(repr(record).encode())
     assert digests == {in_process.hexdigest()}
 

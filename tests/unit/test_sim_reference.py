@@ -38,6 +38,7 @@ ISO_COUNTRIES = {
     "VN", "VU", "WF", "WS", "YE", "YT", "ZA", "ZM", "ZW",
 }
 # fmt: on
+UPDATED_AT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 EMAIL = re.compile(r"^[a-z0-9][a-z0-9._-]*@[a-z0-9-]+(\.[a-z0-9-]+)+$")
 ORDERS = 10_000
 SEED = 77
@@ -58,18 +59,22 @@ def read_rows(path: Path) -> tuple[bytes, list[list[str]]]:
 def test_users_csv_follows_the_contract_and_looks_real(csv_dir: Path) -> None:
     """Exact header, CRLF rows, unique ids, ISO countries, dates, non-ASCII names, ASCII emails."""
     raw, rows = read_rows(csv_dir / "users.csv")
-    assert raw.startswith(b"user_id,name,email,country,signup_date\r\n")
+    assert raw.startswith(b"user_id,name,email,country,signup_date,updated_at\r\n")
     header, body = rows[0], rows[1:]
-    assert header == ["user_id", "name", "email", "country", "signup_date"]
-    assert all(len(row) == 5 for row in body)
+    assert header == ["user_id", "name", "email", "country", "signup_date", "updated_at"]
+    assert all(len(row) == 6 for row in body)
     assert len({row[0] for row in body}) == len(body)
     countries = {row[3] for row in body}
     assert countries <= ISO_COUNTRIES and len(countries) >= 30
-    for _, name, email, _, signup in body:
+    for _, name, email, _, signup, updated_at in body:
         assert name.strip() == name and name
         assert EMAIL.match(email), email
         assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", signup)
-        assert dt.date(2015, 1, 1) <= dt.date.fromisoformat(signup) <= dt.date(2026, 1, 1)
+        assert dt.date(2015, 1, 1) <= dt.date.fromisoformat(signup) < dt.date(2025, 8, 1)
+        # The version in effect at the end of the default 28 days: signed up before it took
+        # effect, and it took effect before the span ended.
+        assert UPDATED_AT.fullmatch(updated_at), updated_at
+        assert signup <= updated_at[:10] and updated_at < "2025-08-29T00:00:00Z"
     names = [row[1] for row in body]
     assert sum(not n.isascii() for n in names) > 0.2 * len(names)
     scripts = "".join(names)
@@ -80,9 +85,10 @@ def test_users_csv_follows_the_contract_and_looks_real(csv_dir: Path) -> None:
 def test_products_csv_follows_the_contract_with_rfc4180_quoting(csv_dir: Path) -> None:
     """Exact header, quoted commas and quotes round-trip, categories, prices with 2 decimals."""
     raw, rows = read_rows(csv_dir / "products.csv")
-    assert raw.startswith(b"sku,name,category,list_price\r\n")
+    assert raw.startswith(b"sku,name,category,list_price,updated_at\r\n")
     body = rows[1:]
-    assert all(len(row) == 4 for row in body)
+    assert all(len(row) == 5 for row in body)
+    assert all(UPDATED_AT.fullmatch(row[4]) and row[4] < "2025-08-29" for row in body)
     assert len({row[0] for row in body}) == len(body)
     assert any("," in row[1] for row in body) and any('"' in row[1] for row in body)
     assert b'""' in raw  # an embedded quote is doubled, inside a quoted field

@@ -107,7 +107,7 @@ def test_a_bounded_run_again_resends_everything_and_says_so(tmp_path: Path) -> N
     assert first == second
     assert (report1.new_orders, report1.replayed_orders) == (800, 0)
     assert (report2.new_orders, report2.replayed_orders) == (0, 800)
-    longer, report3 = run(settings(tmp_path, orders=1_000))
+    longer, report3 = run(settings(tmp_path, orders=1_000, days=35))  # at the same pace
     assert (report3.new_orders, report3.replayed_orders) == (200, 800)
     assert set(first) <= set(longer)
 

@@ -32,8 +32,8 @@ def test_query_json_prints_the_contract_keys_and_exact_totals(
     assert cli.main(["query", "top-users", "--db", str(db), "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out, parse_float=Decimal)
     assert rows == [
-        {"user_id": "u-1", "total_sales": Decimal("34.00")},
-        {"user_id": "u-2", "total_sales": Decimal("13.75")},
+        {"user_id": "u-1", "total_sales": Decimal("34.00"), "currency": "USD"},
+        {"user_id": "u-2", "total_sales": Decimal("13.75"), "currency": "USD"},
     ]
 
 
@@ -43,19 +43,38 @@ def test_query_csv_and_table_print_the_same_rows(
     """CSV has a header and an empty field for the NULL channel; the table shows (null)."""
     cli.main(["query", "sales-by-channel", "--db", str(db), "--format", "csv"])
     assert capsys.readouterr().out.splitlines() == [
-        "source,total_sales",
-        "web,21.00",
-        "app,13.75",
-        ",13.00",
+        "source,total_sales,currency",
+        "web,21.00,USD",
+        "app,13.75,USD",
+        ",13.00,USD",
     ]
     cli.main(["query", "sales-by-channel", "--db", str(db)])
     table = capsys.readouterr().out.splitlines()
-    assert table[0].split() == ["source", "total_sales"]
+    assert table[0].split() == ["source", "total_sales", "currency"]
     assert [line.split() for line in table[2:]] == [
-        ["web", "21.00"],
-        ["app", "13.75"],
-        ["(null)", "13.00"],
+        ["web", "21.00", "USD"],
+        ["app", "13.75", "USD"],
+        ["(null)", "13.00", "USD"],
     ]
+
+
+def test_query_takes_the_reporting_currency_from_the_flag_or_the_environment(
+    db: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file's orders are all in USD and it holds no rates: in EUR every line is
+    unconverted (u-1's 34.00 and u-2's 13.75: 47.75 USD in 4 lines), and no user has a total."""
+    monkeypatch.setenv("ORDERS_REPORT_CURRENCY", "EUR")
+    cli.main(["query", "top-users", "--db", str(db), "--format", "json"])
+    assert json.loads(capsys.readouterr().out) == []
+    cli.main(["query", "unconverted-sales", "--db", str(db), "--format", "json"])
+    assert json.loads(capsys.readouterr().out, parse_float=Decimal) == [
+        {"currency": "USD", "lines": 4, "total": Decimal("47.75")}
+    ]
+    cli.main(["query", "unconverted-sales", "--db", str(db), "--currency", "USD"])
+    assert capsys.readouterr().out.split()[:3] == ["currency", "lines", "total"]
+    cli.main(["query", "unconverted-sales", "--db", str(db), "--currency", "USD", "--format",
+              "json"])  # fmt: skip
+    assert json.loads(capsys.readouterr().out) == []  # nothing unconverted in USD
 
 
 def test_query_reads_the_database_from_the_environment_and_honours_the_limit(
@@ -76,6 +95,9 @@ def test_query_reads_the_database_from_the_environment_and_honours_the_limit(
         (["query", "top-users", "--db", "{db}", "--limit", "few"], "--limit"),
         (["query", "top-users", "--db", "{db}", "--format", "xml"], "--format"),
         (["query", "top-users", "--db", "/nonexistent.duckdb"], "does not exist"),
+        (["query", "top-users", "--db", "{db}", "--currency", "usd"], "--currency"),
+        (["query", "top-users", "--db", "{db}", "--currency", "EURO"], "--currency"),
+        (["query", "sales-over-time", "--db", "{db}", "--grain", "year"], "--grain"),
     ],
     ids=ident,
 )

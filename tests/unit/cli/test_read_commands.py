@@ -9,8 +9,8 @@ import duckdb
 import pytest
 
 from consumer.cli import main
-from consumer.runtime import audit
-from tests.unit.runtime.test_audit import Reader
+from consumer.commands import audit
+from tests.unit.commands.test_audit import Reader
 from tests.unit.warehouse.batchkit import ORDERS, TOPIC, warehouse_with_orders
 
 # `audit` configures logging for the process: keep no logger bound to this test's stdout.

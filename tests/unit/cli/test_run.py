@@ -7,14 +7,14 @@ from __future__ import annotations
 import errno
 import json
 import socket
+import sys
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
 
-from consumer import cli
-from consumer.runtime import wiring
+from consumer import cli, core, wiring
 from tests.unit.cli.clikit import exits, run_args
 from tests.unit.warehouse.batchkit import held_by_another_process, warehouse_with_orders
 
@@ -95,3 +95,25 @@ def test_an_unexpected_failure_is_one_line_and_exit_1(
 
     monkeypatch.setattr(wiring, "run", fail)
     assert shown in exits(run_args(tmp_path / "w.duckdb", "--log-format", "json"), capsys, 1)
+
+
+@pytest.mark.usefixtures("process_state")
+@pytest.mark.parametrize("extension", ["as built", "missing"])
+def test_the_startup_line_says_which_parse_tier_runs(
+    extension: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """consumer_started names the tier: "native" where the extension file is in consumer/core
+    (make install built it) and imports, "python" where it does not."""
+    built = any(Path(core.__file__).parent.glob("_native.*.so"))
+    if extension == "missing":
+        monkeypatch.setitem(sys.modules, "consumer.core._native", None)  # import fails
+    expected = "native" if built and extension == "as built" else "python"
+    argv = run_args(tmp_path / "w.duckdb", "--startup-timeout", "1", "--log-format", "json")
+    with pytest.raises(SystemExit):
+        cli.main(argv)
+    out = capsys.readouterr().out
+    (started,) = [e for e in map(json.loads, out.splitlines()) if e["event"] == "consumer_started"]
+    assert started["parse_tier"] == expected

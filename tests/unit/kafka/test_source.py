@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
-from consumer.core.positions import LedgerRow, Start
+from consumer.core.positions import LedgerRow, Position, Start
 from consumer.errors import (
     BrokerUnavailableError,
     ConfigError,
@@ -199,7 +199,7 @@ def test_poll_drops_records_below_the_ledger_and_of_partitions_not_owned() -> No
             message(1, 10, b"d"),
         ]
     )
-    records = source.poll(100, 0.1, {0: 5, 1: 10})
+    records = source.poll(100, 0.1, {0: Position(5), 1: Position(10)})
     assert positions_of(records) == [(0, 5), (1, 10)]
     assert records.values == [b"b", b"d"]
     assert records.keys == [b"kb", None]
@@ -316,7 +316,7 @@ def test_positions_leave_out_partitions_without_one() -> None:
     """Only partitions with a known fetch position are reported."""
     source, consumer, _ = subscribed(0, 1)
     consumer.next_positions = {0: 12}
-    assert source.positions() == {0: 12}
+    assert source.positions() == {0: Position(12)}
 
 
 def test_positions_that_cannot_be_read_are_a_transient_error() -> None:

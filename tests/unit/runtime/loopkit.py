@@ -11,11 +11,11 @@ from pathlib import Path
 
 import duckdb
 
+from consumer import wiring
 from consumer.faults import NO_FAULTS, Faults
-from consumer.runtime import wiring
 from consumer.runtime.loop import Pipeline
-from consumer.runtime.metrics import Metrics
 from consumer.runtime.parsing import Parser
+from consumer.serving.metrics import Metrics
 from consumer.settings import BatchSettings, KafkaSettings, Settings, WarehouseSettings
 from consumer.warehouse.duckdb_file import DuckDBWarehouse
 from producer_sim.config import Settings as SimSettings

@@ -4,14 +4,14 @@ duplicate keys, and noticing a changed file."""
 from __future__ import annotations
 
 import os
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from consumer.errors import ConfigError
-from consumer.runtime.reference import ReferenceFiles, read_products, read_users
+from consumer.runtime.reference import ReferenceFiles, read_products, read_rates, read_users
 
 USERS_HEADER = "user_id,name,email,country,signup_date\n"
 PRODUCTS_HEADER = "sku,name,category,list_price\n"
@@ -32,9 +32,9 @@ def test_users_are_read_with_dates_and_empty_fields_as_null(tmp_path: Path) -> N
         USERS_HEADER + 'u-1,"Lovelace, Ada",ada@example.com,GB,1815-12-10\nu-2, ,,,\n',
     )
     users = read_users(path)
-    assert users.rows() == [
-        ("u-1", "Lovelace, Ada", "ada@example.com", "GB", date(1815, 12, 10)),
-        ("u-2", None, None, None, None),
+    assert users.rows() == [  # without an updated_at column, each takes effect when loaded
+        ("u-1", "Lovelace, Ada", "ada@example.com", "GB", date(1815, 12, 10), None),
+        ("u-2", None, None, None, None, None),
     ]
 
 
@@ -118,12 +118,53 @@ def test_no_files_means_no_reference(tmp_path: Path) -> None:
 
 
 def test_only_the_given_file_is_read(tmp_path: Path) -> None:
-    """With only products.csv, users stay None."""
+    """With only products.csv, only products are read."""
     products = csv(tmp_path, "products.csv", PRODUCTS_HEADER + "p-1,Pen,office,1\n")
     reference = ReferenceFiles(None, products, 30).read()
     assert reference is not None
-    assert reference.users is None
-    assert reference.products is not None and reference.products.height == 1
+    assert [(kind, name, frame.height) for kind, name, frame in reference.files] == [
+        ("products", "products.csv", 1)
+    ]
+
+
+def test_a_users_file_with_updated_at_holds_versions(tmp_path: Path) -> None:
+    """Two rows of one user at two instants are two versions (the same row twice is one);
+    updated_at is ISO-8601, UTC unless it has an offset."""
+    path = csv(
+        tmp_path,
+        "users.csv",
+        USERS_HEADER.rstrip("\n") + ",updated_at\n"
+        "u-1,A,,DE,,2025-08-01T00:00:00Z\n"
+        "u-1,A,,FR,,2025-08-05T12:00:00+02:00\n"
+        "u-1,A,,FR,,2025-08-05T12:00:00+02:00\n",
+    )
+    assert read_users(path).select("country", "updated_at").rows() == [
+        ("DE", datetime(2025, 8, 1)),
+        ("FR", datetime(2025, 8, 5, 10)),
+    ]
+    bad = csv(tmp_path, "bad.csv", USERS_HEADER.rstrip("\n") + ",updated_at\nu-1,A,,DE,,soon\n")
+    with pytest.raises(ConfigError, match="line 2: updated_at 'soon'"):
+        read_users(bad)
+
+
+def test_an_fx_rates_file_is_read_with_exact_rates_and_checked(tmp_path: Path) -> None:
+    path = csv(tmp_path, "fx.csv", "date,currency,rate\n2025-08-01,EUR,1.0912\n"
+               "2025-08-01,USD,1\n")  # fmt: skip
+    assert read_rates(path).rows() == [
+        (date(2025, 8, 1), "EUR", Decimal("1.0912")),
+        (date(2025, 8, 1), "USD", Decimal(1)),
+    ]
+    for text, words in (
+        ("2025-08-01,EUR,0\n", "rate"),
+        ("2025-08-01,EUR,-1\n", "rate"),
+        ("2025-08-01,EUR,1e3\n", "rate"),
+        ("2025-08-01,USD,1.1\n", "USD rate must be 1"),
+        ("2025-08-01,eur,1.1\n", "currency"),
+        ("01/08/2025,EUR,1.1\n", "date"),
+    ):
+        bad = csv(tmp_path, "bad-fx.csv", "date,currency,rate\n" + text)
+        with pytest.raises(ConfigError, match=words):
+            read_rates(bad)
 
 
 def test_a_file_changed_after_loading_is_noticed(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import polars as pl
 
 from consumer.core.plan import BatchResult, build_batch
 from consumer.core.records import Records
+from consumer.core.refbatch import reference_batch
 from consumer.warehouse.duckdb_file import DuckDBWarehouse
 
 TOPIC = "orders"
@@ -68,6 +69,14 @@ def write(
 
     batch = build_batch(batch_id, TOPIC, records(values, partition, first))
     return warehouse.write_batch(batch, before_commit, batch_id)
+
+
+def write_files(
+    warehouse: DuckDBWarehouse, files: list[tuple[str, str, pl.DataFrame]], batch_id: int
+) -> BatchResult:
+    """One batch of no records that writes the rows of reference files (kind, name, frame)."""
+    batch = build_batch(batch_id, TOPIC, records([]), reference=reference_batch([], files))
+    return warehouse.write_batch(batch, lambda _rejects: None, batch_id)
 
 
 def warehouse_with_orders(path: Path) -> Path:

@@ -13,7 +13,13 @@ from consumer.core.reasons import INVALID_JSON
 from consumer.errors import DatabaseError, DatabaseLockedError, TerminalError, TransientError
 from consumer.warehouse.duckdb_file import DuckDBWarehouse, translate
 from consumer.warehouse.sqlfiles import sql_dir
-from tests.unit.warehouse.batchkit import ORDERS, TOPIC, held_by_another_process, write
+from tests.unit.warehouse.batchkit import (
+    ORDERS,
+    TOPIC,
+    held_by_another_process,
+    write,
+    write_files,
+)
 
 
 def rows(path: Path, sql: str) -> list[tuple[object, ...]]:
@@ -143,8 +149,8 @@ def test_reconnect_gives_a_working_connection_to_the_same_data(tmp_path: Path) -
 
 
 def test_reference_data_completes_placeholders_and_adds_new_rows(tmp_path: Path) -> None:
-    """Users and products first seen in orders are placeholders until the CSV data arrives;
-    then they are complete and no longer inferred, and unseen ones are added."""
+    """Users and products first seen in orders are inferred until the CSV data arrives; then
+    they are complete and no longer inferred, and unseen ones are added."""
     path = tmp_path / "w.duckdb"
     warehouse = DuckDBWarehouse(path)
     write(warehouse, ORDERS)
@@ -155,12 +161,17 @@ def test_reference_data_completes_placeholders_and_adds_new_rows(tmp_path: Path)
             "email": ["ada@example.com", None],
             "country": ["FR", None],
             "signup_date": pl.Series([None, None], dtype=pl.Date),
+            "updated_at": pl.Series([None, None], dtype=pl.Datetime("us")),
         }
     )
     products = pl.DataFrame(
-        {"sku": ["p-2"], "name": ["Pen"], "category": ["office"], "list_price": ["3.2500"]},
-    ).with_columns(pl.col("list_price").cast(pl.Decimal(18, 4)))
-    warehouse.upsert_reference(users, products)
+        {"sku": ["p-2"], "name": ["Pen"], "category": ["office"], "list_price": ["3.2500"],
+         "updated_at": [None]},
+    ).with_columns(pl.col("list_price").cast(pl.Decimal(18, 4)),
+                   pl.col("updated_at").cast(pl.Datetime("us")))  # fmt: skip
+    write_files(
+        warehouse, [("users", "users.csv", users), ("products", "products.csv", products)], 2
+    )
     warehouse.close()
     assert rows(path, "SELECT user_id, name, country, is_inferred FROM dim_user ORDER BY 1") == [
         ("u-1", "Ada", "FR", False),
@@ -174,16 +185,17 @@ def test_reference_data_completes_placeholders_and_adds_new_rows(tmp_path: Path)
 
 
 def test_upserting_only_one_dimension_leaves_the_other_alone(tmp_path: Path) -> None:
-    """upsert_reference(None, products) does not touch dim_user."""
+    """A products file alone does not touch dim_user."""
     path = tmp_path / "w.duckdb"
     warehouse = DuckDBWarehouse(path)
     write(warehouse, ORDERS)
     products = pl.DataFrame(
-        {"sku": ["p-1"], "name": ["Cup"], "category": [None], "list_price": [None]},
+        {"sku": ["p-1"], "name": ["Cup"], "category": [None], "list_price": [None],
+         "updated_at": [None]},
         schema={"sku": pl.String, "name": pl.String, "category": pl.String,
-                "list_price": pl.Decimal(18, 4)},
+                "list_price": pl.Decimal(18, 4), "updated_at": pl.Datetime("us")},
     )  # fmt: skip
-    warehouse.upsert_reference(None, products)
+    write_files(warehouse, [("products", "products.csv", products)], 2)
     warehouse.close()
     assert rows(path, "SELECT count(*) FROM dim_user WHERE is_inferred") == [(2,)]
     assert rows(path, "SELECT name FROM dim_product WHERE sku = 'p-1'") == [("Cup",)]

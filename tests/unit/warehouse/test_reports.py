@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from consumer.commands import reading
 from consumer.errors import ConfigError, DatabaseError, DatabaseLockedError
 from consumer.formats import to_csv, to_json, to_table
-from consumer.runtime import reading
 from consumer.settings import WarehouseSettings
 from consumer.warehouse.reports import run_report
 from tests.unit.warehouse.batchkit import held_by_another_process, warehouse_with_orders
@@ -27,17 +27,17 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_each_report_has_the_contract_keys_and_hand_computed_figures(db: Path) -> None:
     """top-users, top-products and sales-by-channel match the totals of batchkit.ORDERS."""
     assert run_report(db, "top-users") == [
-        {"user_id": "u-1", "total_sales": Decimal("34.00")},
-        {"user_id": "u-2", "total_sales": Decimal("13.75")},
+        {"user_id": "u-1", "total_sales": Decimal("34.00"), "currency": "USD"},
+        {"user_id": "u-2", "total_sales": Decimal("13.75"), "currency": "USD"},
     ]
     assert run_report(db, "top-products") == [
         {"sku": "p-2", "name": None, "units_sold": 5},
         {"sku": "p-1", "name": None, "units_sold": 3},
     ]
     assert run_report(db, "sales-by-channel") == [
-        {"source": "web", "total_sales": Decimal("21.00")},
-        {"source": "app", "total_sales": Decimal("13.75")},
-        {"source": None, "total_sales": Decimal("13.00")},
+        {"source": "web", "total_sales": Decimal("21.00"), "currency": "USD"},
+        {"source": "app", "total_sales": Decimal("13.75"), "currency": "USD"},
+        {"source": None, "total_sales": Decimal("13.00"), "currency": "USD"},
     ]
 
 

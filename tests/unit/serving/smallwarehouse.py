@@ -34,16 +34,26 @@ def build(path: Path, seed: int = 5) -> Path:
         migrate(con)
         for i in range(12):
             con.execute(
-                "INSERT INTO dim_user (user_id, name, email, country, signup_date, is_inferred, "
-                "updated_at) VALUES (?, ?, ?, ?, DATE '2024-01-01', false, ?)",
-                [f"u-{i:03d}", f"User {i}", f"u{i}@example.test", COUNTRIES[i % 5], now],
+                "INSERT INTO user_versions (user_id, name, email, country, signup_date, "
+                "updated_at, loaded_at, arrival, batch_id, file) "
+                "VALUES (?, ?, ?, ?, DATE '2024-01-01', ?, ?, 0, 0, 'users.csv')",
+                [f"u-{i:03d}", f"User {i}", f"u{i}@example.test", COUNTRIES[i % 5], now, now],
             )
         for i in range(8):
+            if PRODUCT_NAMES[i % 4] is None:
+                continue  # no version: the product is inferred from the orders
             con.execute(
-                "INSERT INTO dim_product (sku, name, category, list_price, is_inferred, "
-                "updated_at) VALUES (?, ?, 'misc', 9.99, ?, ?)",
-                [f"p-{i:03d}", PRODUCT_NAMES[i % 4], PRODUCT_NAMES[i % 4] is None, now],
+                "INSERT INTO product_versions (sku, name, category, list_price, updated_at, "
+                "loaded_at, arrival, batch_id, file) "
+                "VALUES (?, ?, 'misc', 9.99, ?, ?, 0, 0, 'products.csv')",
+                [f"p-{i:03d}", PRODUCT_NAMES[i % 4], now, now],
             )
+        # EUR is worth 1.10 USD from the start: every EUR order converts into USD.
+        con.execute(
+            "INSERT INTO fx_rate_versions (date, currency, rate, loaded_at, arrival, batch_id, "
+            "file) VALUES (DATE '2024-12-01', 'EUR', 1.10, ?, 0, 0, 'fx_rates.csv')",
+            [now],
+        )
         for n in range(ORDERS):
             created = None if n % 9 == 0 else datetime(2025, 1, 1) + timedelta(hours=37 * n)
             user = f"u-{rng.randrange(14):03d}"  # u-012 and u-013 are not in dim_user
@@ -55,7 +65,7 @@ def build(path: Path, seed: int = 5) -> Path:
                 amount += quantity * price
                 con.execute(
                     "INSERT INTO fact_sales (order_id, line_number, sku, user_id, quantity, "
-                    "unit_price, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "unit_price, created_at, currency) VALUES (?, ?, ?, ?, ?, ?, ?, 'EUR')",
                     [f"o-{n}", line, f"p-{rng.randrange(8):03d}", user, quantity, price, created],
                 )
             con.execute(

@@ -13,17 +13,23 @@ from consumer.core import native
 from consumer.faults import NO_FAULTS, Faults
 from consumer.kafka.deadletter import DeadLetters
 from consumer.kafka.protocol import DeadLetterSink, Source
+from consumer.kafka.reference import ReferenceTopics
 from consumer.kafka.source import KafkaSource
-from consumer.runtime import http
-from consumer.runtime.channel import Channel, socket_path
+from consumer.runtime.committer import Committer
+from consumer.runtime.coverage import Coverage
 from consumer.runtime.loop import Pipeline
 from consumer.runtime.maintainer import start_for_member
-from consumer.runtime.metrics import Metrics
-from consumer.runtime.parsing import Parser, make_parser
+from consumer.runtime.parsing import Parser, ProcessParser, make_parser
 from consumer.runtime.reference import ReferenceFiles
+from consumer.runtime.reference_feed import ReferenceFeed
 from consumer.runtime.retrying import Retrier
 from consumer.runtime.stats import RunStats
+from consumer.runtime.storing import BatchStore
+from consumer.runtime.timelag import TimeLag
 from consumer.runtime.writer import BatchWriter
+from consumer.serving import http
+from consumer.serving.channel import Channel, socket_path
+from consumer.serving.metrics import Metrics
 from consumer.settings import KafkaSettings, Settings
 from consumer.warehouse.duckdb_file import DuckDBWarehouse
 from consumer.warehouse.lake import LakeWarehouse
@@ -78,21 +84,20 @@ def assemble(
     metrics: Metrics,
     faults: Faults = NO_FAULTS,
     parser: Parser | None = None,
+    reference_topics: ReferenceTopics | None = None,
 ) -> Pipeline:
     """The pipeline over the given source, warehouse and dead letters (real or fake); batches
-    are parsed by ``parser`` (by default on the polling thread)."""
+    are parsed by ``parser`` (by default on the polling thread); the change topics of reference
+    data are read by ``reference_topics``."""
     retry = Retrier(settings.batch.retry_seconds, metrics)
     stats = RunStats(metrics)
-    writer = BatchWriter(
-        warehouse=warehouse,
-        source=source,
-        dead_letters=dead_letters,
-        metrics=metrics,
-        stats=stats,
-        retry=retry,
-        faults=faults,
-        parser=parser,
+    time_lag = TimeLag()
+    metrics.lag_seconds.watch(time_lag.seconds)
+    committer = Committer(
+        source=source, metrics=metrics, stats=stats, retry=retry, faults=faults, time_lag=time_lag
     )
+    store = BatchStore(warehouse=warehouse, dead_letters=dead_letters, retry=retry, metrics=metrics)
+    writer = BatchWriter(source=source, store=store, committer=committer, parser=parser)
     reference = settings.reference
     return Pipeline(
         settings=settings.batch,
@@ -100,14 +105,22 @@ def assemble(
         warehouse=warehouse,
         dead_letters=dead_letters,
         writer=writer,
-        reference=ReferenceFiles(
-            reference.users_csv, reference.products_csv, reference.poll_seconds
+        committer=committer,
+        reference=ReferenceFeed(
+            ReferenceFiles(
+                reference.users_csv,
+                reference.products_csv,
+                reference.poll_seconds,
+                fx_csv=reference.fx_csv,
+            ),
+            reference_topics,
+            lambda topic: retry("reference_ledger", lambda: warehouse.ledger(topic)),
         ),
+        coverage=Coverage(source, warehouse.single_writer, conflict_grace(settings.kafka)),
         metrics=metrics,
         stats=stats,
         retry=retry,
         startup_timeout=settings.kafka.startup_timeout,
-        conflict_grace=conflict_grace(settings.kafka),
     )
 
 
@@ -158,6 +171,8 @@ def run(settings: Settings, faults: Faults | None = None) -> None:
         )
         parser = make_parser(settings.batch.parse_workers)
         stack.callback(parser.close)  # also closed by the pipeline; here if it never ran
+        if isinstance(parser, ProcessParser):
+            metrics.parse_workers.watch(parser.worker_pids)
         pipeline = assemble(
             settings,
             source=KafkaSource(kafka, instance_id),
@@ -166,6 +181,11 @@ def run(settings: Settings, faults: Faults | None = None) -> None:
             metrics=metrics,
             faults=faults,
             parser=parser,
+            reference_topics=(
+                ReferenceTopics(kafka, settings.reference.topics())
+                if settings.reference.topics()
+                else None
+            ),
         )
         if isinstance(warehouse, LakeWarehouse):
             maintainer = start_for_member(settings.warehouse, kafka.topic, warehouse.member)
@@ -182,6 +202,6 @@ def run(settings: Settings, faults: Faults | None = None) -> None:
             batch_max_records=settings.batch.max_records,
             batch_max_seconds=settings.batch.max_seconds,
             parse_workers=settings.batch.parse_workers,
-            native_parse=native.decoder() is not None,
+            parse_tier=native.tier(),
         )
         pipeline.run()

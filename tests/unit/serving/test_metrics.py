@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from consumer.runtime import http as http_server
-from consumer.runtime.metrics import Metrics
+from consumer.serving import http as http_server
+from consumer.serving.metrics import Metrics
 
 
 class Server:

@@ -1,13 +1,24 @@
-"""The consumer's Prometheus metrics and health state (served by ``runtime.http``)."""
+"""The consumer's Prometheus metrics and health state (served by ``serving.http``)."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 RATE_WINDOW_SECONDS = 60.0
 THROUGHPUT_SAMPLES = 512
@@ -19,6 +30,12 @@ class Metrics:
 
     def __init__(self, liveness_timeout: float = 120.0) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        # The collectors prometheus_client puts on its global registry (process_*, python_*),
+        # on this private one; the parsing workers' share is ``ParseWorkers`` below.
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
+        self.parse_workers = ParseWorkers(registry=self.registry)
         self.records = Counter(
             "pipeline_records", "Kafka records by outcome.", ["outcome"], registry=self.registry
         )
@@ -52,6 +69,7 @@ class Metrics:
             ["partition"],
             registry=self.registry,
         )
+        self.lag_seconds = LagSeconds(self.registry)
         self.last_commit = Gauge(
             "pipeline_last_commit_timestamp_seconds",
             "Unix time of the last offset commit.",
@@ -67,6 +85,12 @@ class Metrics:
             "pipeline_records_deleted_before_read",
             "Records that retention deleted before the warehouse read them, by partition.",
             ["partition"],
+            registry=self.registry,
+        )
+        self.reference_versions = Counter(
+            "pipeline_reference_versions",
+            "Versions of users and products and exchange rates stored (CSV files and change "
+            "topics).",
             registry=self.registry,
         )
         self.assigned_partitions = Gauge(
@@ -149,12 +173,90 @@ class Metrics:
             "records": {o: _value(self.records, o) for o in ("loaded", "duplicate", "rejected")},
             "rejected_by_reason": _by_label(self.rejected),
             "lag": _by_label(self.lag),
+            "lag_seconds": self.lag_seconds.by_partition(),
             "batches": int(self.batches._value.get()),
             "fact_rows": int(self.fact_rows._value.get()),
             "records_per_second": round(rate, 1),
             "last_commit_timestamp": self.last_commit._value.get() or None,
             "ready": self.ready,
         }
+
+
+class LagSeconds:
+    """``pipeline_consumer_lag_seconds{partition}``, computed at each scrape from the engine's
+    time lag (``runtime.timelag``): it grows while a write hangs and the loop waits for it."""
+
+    NAME = "pipeline_consumer_lag_seconds"
+    HELP = "Age of the oldest record read and not yet committed, by partition (0 when none)."
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._ages: Callable[[], Mapping[int, float]] = dict
+        registry.register(self)
+
+    def watch(self, ages: Callable[[], Mapping[int, float]]) -> None:
+        self._ages = ages
+
+    def by_partition(self) -> dict[str, float]:
+        return {str(p): round(age, 3) for p, age in sorted(self._ages().items())}
+
+    def describe(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(self.NAME, self.HELP, labels=["partition"])
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(self.NAME, self.HELP, labels=["partition"])
+        for partition, age in self.by_partition().items():
+            family.add_metric([partition], age)
+        yield family
+
+
+class ParseWorkers:
+    """The parsing worker processes' resident memory and CPU time, summed over the live ones
+    and read from /proc at each scrape: ``process_*`` describes the consumer's own process
+    only. Resident memory is the kernel's RSS, as ``process_resident_memory_bytes`` counts it,
+    so the two add up to the tree's RSS (pages of the shared libraries counted once a process).
+    """
+
+    MEMORY = "pipeline_parse_workers_resident_memory_bytes"
+    CPU = "pipeline_parse_workers_cpu_seconds"
+    COUNT = "pipeline_parse_workers"
+
+    def __init__(self, registry: CollectorRegistry, proc: str = "/proc") -> None:
+        self._pids: Callable[[], Iterable[int]] = tuple
+        self._proc = Path(proc)
+        self._page = os.sysconf("SC_PAGE_SIZE")
+        self._ticks = os.sysconf("SC_CLK_TCK")
+        registry.register(self)
+
+    def watch(self, pids: Callable[[], Iterable[int]]) -> None:
+        """Count the processes ``pids()`` names (called at each scrape) from now on."""
+        self._pids = pids
+
+    def describe(self) -> Iterator[Metric]:
+        yield from self._families()
+
+    def collect(self) -> Iterator[Metric]:
+        rss = cpu = 0.0
+        live = 0
+        for pid in self._pids():
+            try:
+                stat = (self._proc / str(pid) / "stat").read_bytes()
+            except OSError:  # exited since it was listed
+                continue
+            fields = stat.rsplit(b")", 1)[-1].split()  # the name may hold spaces and ")"
+            # proc(5): utime and stime are fields 14 and 15, rss field 24 (1-based, from pid)
+            cpu += (int(fields[11]) + int(fields[12])) / self._ticks
+            rss += int(fields[21]) * self._page
+            live += 1
+        yield from self._families(rss, cpu, live)
+
+    def _families(self, rss: float = 0, cpu: float = 0, live: float = 0) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            self.MEMORY, "Resident memory of the parsing worker processes, summed.", value=rss
+        )
+        yield CounterMetricFamily(
+            self.CPU, "User and system CPU time of the parsing worker processes, summed.", cpu
+        )
+        yield GaugeMetricFamily(self.COUNT, "Parsing worker processes alive.", value=live)
 
 
 def _value(counter: Counter, label: str) -> int:

@@ -10,9 +10,10 @@ import duckdb
 import pytest
 from confluent_kafka import KafkaError
 
+from consumer.commands import audit
 from consumer.kafka.offsets import TopicReader
-from consumer.runtime import audit
 from consumer.settings import KafkaSettings
+from consumer.warehouse import accounts
 from consumer.warehouse.duckdb_file import DuckDBWarehouse
 from tests.fakes.confluent import FakeConsumer, message, topic_metadata
 from tests.unit.warehouse.batchkit import ORDERS, TOPIC, warehouse_with_orders
@@ -45,7 +46,7 @@ def test_a_complete_file_passes_and_a_deleted_order_is_named(tmp_path: Path) -> 
     """Every offset in one place: complete. One dim_order row deleted by hand: missing."""
     db = warehouse_with_orders(tmp_path / "w.duckdb")
     with duckdb.connect(str(db), read_only=True) as con:
-        (result,) = audit.audit(con, SETTINGS)
+        (result,) = audit.audit(accounts.of_file(con), SETTINGS)
     assert result.complete and result.ledger == len(ORDERS) and result.lag == 2
     rows = audit.rows([result])
     assert rows[0]["status"] == "complete" and rows[0]["loaded"] == result.counts["loaded"]
@@ -55,7 +56,7 @@ def test_a_complete_file_passes_and_a_deleted_order_is_named(tmp_path: Path) -> 
             "RETURNING kafka_offset"
         ).fetchall()[0][0]
     with duckdb.connect(str(db), read_only=True) as con:
-        (broken,) = audit.audit(con, SETTINGS)
+        (broken,) = audit.audit(accounts.of_file(con), SETTINGS)
     assert broken.missing == [gone]
     assert '"missing"' in audit.to_json([broken])
 
@@ -66,7 +67,7 @@ def test_a_partition_the_file_never_read_is_reported_unread(tmp_path: Path) -> N
     db = tmp_path / "empty.duckdb"
     DuckDBWarehouse(db).close()
     with duckdb.connect(str(db), read_only=True) as con:
-        (result,) = audit.audit(con, SETTINGS)
+        (result,) = audit.audit(accounts.of_file(con), SETTINGS)
     assert audit.rows([result])[0]["status"] == "unread"
 
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from consumer.runtime.http import serve
-from consumer.runtime.metrics import Metrics
+from consumer.serving.http import serve
+from consumer.serving.metrics import Metrics
 from tests.harness import ROOT
-from tests.unit.runtime.smallwarehouse import build
+from tests.unit.serving.smallwarehouse import build
 
 REPORT_NAMES = ("top-users", "top-products", "top-countries", "sales-by-channel")
 HOSTILE = [

@@ -18,7 +18,7 @@ from consumer.core.accounting import PartitionAudit, PartitionFacts, audit_parti
 from consumer.kafka import cluster
 from consumer.kafka.offsets import TopicReader
 from consumer.settings import KafkaSettings
-from consumer.warehouse import accounts
+from consumer.warehouse.protocol import Accounts
 from orders_common import kafka
 from orders_common.logs import get_logger
 
@@ -30,8 +30,9 @@ COLUMNS = (
 )  # fmt: skip
 
 
-def audit(con: Any, settings: KafkaSettings, timeout: float = 30.0) -> list[PartitionAudit]:
-    """Audit every partition of ``settings.topic`` that the warehouse on ``con`` has read."""
+def audit(held: Accounts, settings: KafkaSettings, timeout: float = 30.0) -> list[PartitionAudit]:
+    """Audit every partition of ``settings.topic`` that the warehouse has read (``held``: what
+    it says it holds)."""
     topic = settings.topic
     reader = TopicReader(settings)
     admin = AdminClient(
@@ -42,9 +43,9 @@ def audit(con: Any, settings: KafkaSettings, timeout: float = 30.0) -> list[Part
     )  # fmt: skip
     marks = reader.watermarks(timeout)
     topic_id = cluster.topic_id(admin, topic) if marks else None
-    ledger = accounts.ledger_rows(con, topic)
-    places = accounts.places(con, topic, topic_id)
-    skipped = accounts.skipped(con, topic, topic_id)
+    ledger = held.ledger(topic)
+    places = held.places(topic, topic_id)
+    skipped = held.skipped(topic, topic_id)
     results = []
     for partition in sorted(set(marks) | set(ledger)):
         low, high = marks.get(partition, (0, 0))

@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from consumer.runtime.http import ASSETS
+from consumer.serving.assets import ASSETS
 from tests import chromium
 from tests.harness import ROOT
-from tests.unit.runtime import smallwarehouse
+from tests.unit.serving import smallwarehouse
 
-DASHBOARD = ROOT / "consumer" / "runtime" / "dashboard"
+DASHBOARD = ROOT / "consumer" / "serving" / "dashboard"
 OWN_FILES = ("index.html", "dashboard.js", "dashboard.css")
 REPORT_KEYS = {
     "top-users": ("user_id", "total_sales"),

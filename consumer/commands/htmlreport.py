@@ -1,10 +1,11 @@
 """``orders-consumer report --html FILE``: the dashboard as one self-contained HTML file to share.
 
 The page is the live dashboard's own ``index.html`` with its stylesheet, the vendored chart
-library and its script inlined, and the data embedded as JSON: the four reports exactly as
-``query NAME --format json`` prints them, and the warehouse's totals (orders loaded, identical
-re-sends dropped, rejects by reason) in place of the live rates. It loads nothing and does not
-refresh. The rows are read like ``query`` reads them, so a file a consumer holds works too.
+library and its script inlined, and the data embedded as JSON: every report exactly as
+``query NAME --format json`` prints it (in one reporting currency, as was or as is), and the
+warehouse's totals (orders loaded, identical re-sends dropped, rejects by reason) in place of
+the live rates. It loads nothing and does not refresh. The rows are read like ``query`` reads
+them, so a file a consumer holds works too.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import json
 import os
 import tempfile
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 
+from consumer.commands import reading
+from consumer.core.reporting import DEFAULT_OPTIONS, ReportOptions
 from consumer.core.windows import EVERYTHING, Window
 from consumer.formats import to_json
-from consumer.runtime import reading
+from consumer.serving.assets import asset
 from consumer.settings import WarehouseSettings
 from consumer.warehouse.reports import REPORTS, UNLIMITED
 
@@ -38,14 +40,17 @@ REASONS_SQL = "SELECT reason, count(*) AS records FROM rejected_events GROUP BY 
 
 
 def _dashboard_file(name: str) -> str:
-    return (resources.files("consumer.runtime") / "dashboard" / name).read_text(encoding="utf-8")
+    return asset(name).decode("utf-8")
 
 
-def snapshot_json(db: WarehouseSettings, limit: int, window: Window) -> str:
+def snapshot_json(
+    db: WarehouseSettings, limit: int, window: Window, options: ReportOptions = DEFAULT_OPTIONS
+) -> str:
     """The embedded data: report rows as exact JSON numbers, totals and rejects by reason."""
     reports = []
     for name in REPORTS:
-        columns, values = reading.report(db, name, None if name in UNLIMITED else limit, window)
+        shown = None if name in UNLIMITED else limit
+        columns, values = reading.report(db, name, shown, window, options)
         rows = [dict(zip(columns, row, strict=True)) for row in values]
         reports.append(f"{json.dumps(name)}: {to_json(rows)}")
     columns, values = reading.sql(db, TOTALS_SQL)
@@ -55,6 +60,7 @@ def snapshot_json(db: WarehouseSettings, limit: int, window: Window) -> str:
         "warehouse": str(db.db_path or db.data_path or "ducklake"),
         "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "window": {k: None if v is None else v.isoformat() for k, v in window.params().items()},
+        "options": options.params(),
         "totals": totals,
         "rejected_by_reason": by_reason,
     }
@@ -84,10 +90,14 @@ def render(data_json: str) -> str:
 
 
 def write(
-    path: Path, db: WarehouseSettings, limit: int = DEFAULT_LIMIT, window: Window = EVERYTHING
+    path: Path,
+    db: WarehouseSettings,
+    limit: int = DEFAULT_LIMIT,
+    window: Window = EVERYTHING,
+    options: ReportOptions = DEFAULT_OPTIONS,
 ) -> int:
     """Write the self-contained page to ``path`` (atomically); return its size in bytes."""
-    page = render(snapshot_json(db, limit, window)).encode("utf-8")
+    page = render(snapshot_json(db, limit, window, options)).encode("utf-8")
     directory = path.parent if str(path.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from consumer.commands import reading
 from consumer.core.windows import Window
 from consumer.errors import ConfigError, DatabaseError
-from consumer.runtime import reading
-from consumer.runtime.channel import Channel, answer, ask, socket_path
+from consumer.serving.channel import Channel, answer, ask, socket_path
 from consumer.settings import WarehouseSettings
-from consumer.warehouse.adhoc import check_select, run_sql
+from consumer.warehouse.adhoc import check_read, run_sql
 from consumer.warehouse.duckdb_file import DuckDBWarehouse
 from consumer.warehouse.reports import report_rows
 from tests.unit.warehouse.batchkit import held_by_another_process, warehouse_with_orders
@@ -43,7 +43,7 @@ def warehouse(tmp_path: Path) -> DuckDBWarehouse:
 def test_anything_but_one_read_is_refused(sql: str, message: str) -> None:
     """Writes, several statements and syntax errors are ConfigError (exit 2)."""
     with pytest.raises(ConfigError, match=message):
-        check_select(sql)
+        check_read(sql)
 
 
 def test_a_read_returns_columns_and_rows_and_a_huge_one_is_refused(
@@ -67,13 +67,18 @@ def test_the_channel_answers_reports_and_sql_with_their_types(warehouse: DuckDBW
         assert stat.S_IMODE(os.stat(sock).st_mode) == 0o600
         columns, rows = ask(sock, {"op": "report", "name": "top-users", "limit": 2})
         expected = report_rows(warehouse.cursor(), "top-users", 2)
-        assert columns == ["user_id", "total_sales"]
+        assert columns == ["user_id", "total_sales", "currency"]
         assert [dict(zip(columns, r, strict=True)) for r in rows] == expected
         assert all(isinstance(r[1], Decimal) for r in rows)
         _, stamped = ask(sock, {"op": "sql", "sql": "SELECT max(created_at) FROM dim_order"})
         assert isinstance(stamped[0][0], datetime)
         with pytest.raises(ConfigError, match="only reads"):
             ask(sock, {"op": "sql", "sql": "DROP TABLE dim_order"})
+        # The report options travel too: in EUR, with no rate, nothing converts.
+        _, in_eur = ask(sock, {"op": "report", "name": "top-users", "currency": "EUR"})
+        assert in_eur == []
+        with pytest.raises(ConfigError, match="currency"):
+            ask(sock, {"op": "report", "name": "top-users", "currency": "euro"})
         with pytest.raises(ConfigError, match="unknown request"):
             ask(sock, {"op": "write"})
     finally:

@@ -21,6 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from consumer.core.reporting import ReportOptions
 from consumer.core.windows import Window
 from consumer.errors import ConfigError, DatabaseError, PipelineError
 from consumer.warehouse.adhoc import run_sql
@@ -69,7 +70,10 @@ def answer(cursor: Cursor, request: dict[str, Any]) -> dict[str, Any]:
         if request.get("op") == "report":
             name = str(request.get("name"))
             window = Window.parse(request.get("since"), request.get("until"))
-            rows = report_rows(con, name, request.get("limit"), window)
+            options = ReportOptions.parse(
+                request.get("currency"), request.get("as_is"), request.get("grain")
+            )
+            rows = report_rows(con, name, request.get("limit"), window, options)
             columns, values = list(REPORTS[name]), [tuple(r.values()) for r in rows]
         elif request.get("op") == "sql":
             columns, values = run_sql(con, str(request.get("sql")))

@@ -8,39 +8,30 @@ import json
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from consumer.core.reporting import ReportOptions
 from consumer.core.windows import Window
 from consumer.errors import PipelineError
 from consumer.formats import to_json
-from consumer.runtime.metrics import Metrics
+from consumer.serving.assets import ASSETS, asset
+from consumer.serving.metrics import Metrics
 from consumer.warehouse.reports import REPORTS, report_rows
 from orders_common.logs import get_logger
 
 log = get_logger("consumer")
 Cursor = Callable[[], Any]
 MAX_TARGET = 2048  # longest request target answered; longer ones get 414
-REPORT_PARAMS = frozenset({"limit", "since", "until"})
-ASSETS = {
-    "dashboard.js": "text/javascript; charset=utf-8",
-    "dashboard.css": "text/css; charset=utf-8",
-    "chart.umd.min.js": "text/javascript; charset=utf-8",
-}
+REPORT_PARAMS = frozenset({"limit", "since", "until", "currency", "as_is", "grain"})
 
 
 class HttpError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
-
-
-def asset(name: str) -> bytes:
-    """A file of the dashboard, shipped in the package."""
-    return (resources.files("consumer.runtime") / "dashboard" / name).read_bytes()
 
 
 def report_json(cursor: Cursor, name: str, query: dict[str, list[str]]) -> str:
@@ -60,9 +51,10 @@ def report_json(cursor: Cursor, name: str, query: dict[str, list[str]]) -> str:
         limit = int(one["limit"])
     try:
         window = Window.parse(one.get("since"), one.get("until"))
+        options = ReportOptions.parse(one.get("currency"), one.get("as_is"), one.get("grain"))
         con = cursor()
         try:
-            rows = report_rows(con, name, limit, window)
+            rows = report_rows(con, name, limit, window, options)
         finally:
             con.close()
     except ValueError as exc:
