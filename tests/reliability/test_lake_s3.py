@@ -6,6 +6,7 @@ mid-run. Every scenario ends with the lake equal to the oracle, read back throug
 
 from __future__ import annotations
 
+import os
 import random
 import time
 import uuid
@@ -42,6 +43,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
 PARTITIONS = 6
 MEMBERS = 3
+# make soak (RELIABILITY_SCALE=soak): the issue's run, 40,000 orders, 6 random SIGKILLs and a
+# misrouted copy of every fifth order; make test: small enough for its time budget.
+SOAK = os.environ.get("RELIABILITY_SCALE") == "soak"
+ORDERS, KILLS, MISROUTED_EVERY, TRICKLE_S = (40_000, 6, 5, 120) if SOAK else (1200, 3, 25, 15)
 # Batches of more than DuckLake's 10 inlined rows, so that they write Parquet files to S3.
 FLAGS = (
     "--batch-max-records", "300", "--batch-max-seconds", "0.5",
@@ -98,9 +103,9 @@ def test_members_on_s3_lose_and_double_nothing_under_kills_and_misrouted_resends
     changes."""
     topic = topic_factory(PARTITIONS)
     lake = Lake(lake_catalog, s3_data_path)
-    users, products, ref_flags = reference_files(tmp_path, 1200)
+    users, products, ref_flags = reference_files(tmp_path, ORDERS)
     stream = with_misrouted_copies(
-        placed(hostile_stream(1200, seed=61), PARTITIONS), PARTITIONS, every=25
+        placed(hostile_stream(ORDERS, seed=61), PARTITIONS), PARTITIONS, every=MISROUTED_EVERY
     )
     head, tail = stream[:400], stream[400:]
     produce(kafka_bootstrap, topic, head)  # a backlog: the first batches are full ones
@@ -111,7 +116,7 @@ def test_members_on_s3_lose_and_double_nothing_under_kills_and_misrouted_resends
     for m in range(1, MEMBERS):
         members.start(m)
     reader = Reader(lake)
-    trickle = Background(lambda: produce(kafka_bootstrap, topic, tail, seconds=15))
+    trickle = Background(lambda: produce(kafka_bootstrap, topic, tail, seconds=TRICKLE_S))
     trickle.start()
     wait_until("member 0 dies inside a batch", lambda: members.procs[0].poll() is not None, 120)
     members.start(0)
@@ -119,14 +124,14 @@ def test_members_on_s3_lose_and_double_nothing_under_kills_and_misrouted_resends
     rng = random.Random(5)
     figures = Figures("lake on S3: 3 members, SIGKILLs")
     figures.kills["kill mid-batch"] += 1
-    for _ in range(3):
-        time.sleep(rng.uniform(2.0, 4.0))
+    for _ in range(KILLS):
+        time.sleep(rng.uniform(2.0, 4.0) * (TRICKLE_S / 15) / (KILLS / 3))
         victim = rng.randrange(MEMBERS)
         members.kill(victim)
         figures.kills["random SIGKILL"] += 1
         members.start(victim)
     trickle.join_checked()
-    finish(members, lake, len(stream))
+    finish(members, lake, len(stream), timeout=1800 if SOAK else 240)
     reader.stop()
     reader.check()
     expected = assert_complete(lake, kafka_bootstrap, topic, users, products)
