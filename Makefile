@@ -13,6 +13,8 @@ BOOTSTRAP ?= 127.0.0.1:$(KAFKA_PORT)
 export KAFKA_PORT
 POSTGRES_PORT ?= 5432
 export POSTGRES_PORT
+S3_PORT ?= 8333
+export S3_PORT
 
 DEMO_ORDERS ?= 20000
 DEMO_SEED ?= 42
@@ -25,10 +27,11 @@ DEMO_REFERENCE_TOPICS = --users-topic $(DEMO_TOPIC).users --products-topic $(DEM
 BENCH_ARGS ?=
 
 .PHONY: help install lint fmt test test-unit coverage soak demo bench bench-parse kafka-up kafka-down kafka-status \
-        demo-lake postgres-up postgres-down postgres-status compose-check clean dashboard
+        demo-lake postgres-up postgres-down postgres-status s3-up s3-down s3-status compose-check clean \
+        dashboard
 
 help: ## List the targets
-	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
+	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | \
 	  awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36mmake %-13s\033[0m %s\n", $$1, $$2}'
 
 install: $(STAMP) ## Create or update .venv from the pinned locks, and build the native parse tier (where it builds)
@@ -88,9 +91,9 @@ dashboard: install kafka-up ## Serve the live dashboard of the demo warehouse on
 	  $(DEMO_REFERENCE_TOPICS) --log-format console
 
 
-demo-lake: install kafka-up postgres-up ## Three consumers of one group write one DuckLake warehouse (./data/lake); reports read while they run
+demo-lake: install kafka-up postgres-up $(if $(S3),s3-up) ## Three consumers of one group write one DuckLake warehouse (./data/lake; S3=1: on the local S3 server); reports read while they run
 	$(PY) -m tools.demolake --bootstrap-servers $(BOOTSTRAP) --postgres-port $(POSTGRES_PORT) \
-	  --orders $(DEMO_ORDERS) --seed $(DEMO_SEED) --data $(DATA)
+	  --orders $(DEMO_ORDERS) --seed $(DEMO_SEED) --data $(DATA) $(if $(S3),--s3)
 
 bench: install kafka-up postgres-up ## Throughput vs a bare consumer, and the lake with 1-3 members (1M orders; BENCH_ARGS="--orders 200000 --no-lake" for less)
 	$(PY) -m bench --bootstrap-servers $(BOOTSTRAP) $(BENCH_ARGS)
@@ -115,6 +118,15 @@ postgres-down: install ## Stop the local PostgreSQL server
 
 postgres-status: install ## Tell whether the local PostgreSQL server runs
 	@$(PY) -m tools.localpg status
+
+s3-up: install ## Start a local S3 server (SeaweedFS, built once from the Go module proxy) on 127.0.0.1:$S3_PORT; idempotent
+	$(PY) -m tools.locals3 up
+
+s3-down: install ## Stop the local S3 server
+	$(PY) -m tools.locals3 down
+
+s3-status: install ## Tell whether the local S3 server runs
+	@$(PY) -m tools.locals3 status
 
 compose-check: ## Validate docker-compose.yml (needs docker-compose, no Docker engine)
 	docker-compose -f docker-compose.yml --profile monitoring --profile lake config -q

@@ -19,6 +19,7 @@ from consumer.core.windows import Window
 from consumer.errors import ConfigError, PipelineError
 from consumer.formats import to_csv, to_json, to_table
 from consumer.settings import KafkaSettings
+from consumer.warehouse.extensions import redact
 from consumer.warehouse.reports import REPORTS
 from orders_common.exits import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 from orders_common.flags import OneLineParser, fail
@@ -219,7 +220,10 @@ def _audit(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    code: int = args.handler(args)
+    try:
+        code: int = args.handler(args)
+    except Exception as exc:  # a failure no layer translated: still one line, never a traceback
+        fail(PROG, f"unexpected {type(exc).__name__}: {redact(' '.join(str(exc).split()))}")
     return code
 
 

@@ -8,12 +8,18 @@ The broker is found in this order:
 The PostgreSQL server of the DuckLake catalogs likewise: ``ORDERS_TEST_CATALOG`` (a libpq
 conninfo such as ``host=127.0.0.1 port=5432 user=postgres dbname=postgres``), else the
 testcontainers PostgreSQL module, else the native launcher (``tools.localpg``) on a free port.
+
+The S3-compatible server of the lakes on S3: ``ORDERS_TEST_S3`` (a URL naming the keys, the
+endpoint and a bucket to write under, ``http://KEY:SECRET@127.0.0.1:9000/bucket``), else the
+native SeaweedFS (``tools.locals3``, built on first use) on free ports, with credentials.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,11 +34,13 @@ from testcontainers.community.kafka import KafkaContainer
 from testcontainers.community.postgres import PostgresContainer
 
 from consumer.warehouse.extensions import load_extensions
+from consumer.warehouse.objectstore import VARIABLES
 from tests.harness import create_topic
 from tests.noskips import pytest_make_collect_report, pytest_runtest_makereport  # noqa: F401
 from tests.reliability.harness import FIGURES, Figures, format_table
 from tools.localkafka import LocalKafka
 from tools.localpg import LocalPostgres
+from tools.locals3 import Credentials, LocalS3
 
 TESTCONTAINERS_IMAGE = os.environ.get("ORDERS_TEST_KAFKA_IMAGE", "confluentinc/cp-kafka:7.9.0")
 POSTGRES_IMAGE = os.environ.get("ORDERS_TEST_POSTGRES_IMAGE", "postgres:15")
@@ -138,6 +146,64 @@ def lake_catalog(pg_server: PgServer) -> Iterator[str]:
     if pg_server.local is None:
         with contextlib.suppress(Exception):
             pg_execute(pg_server.conninfo, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass(frozen=True)
+class S3Server:
+    """An S3-compatible server: the consumer's environment for it, and a bucket to write under
+    (each test under a prefix of its own); the native one also has a bucket open to anonymous
+    requests."""
+
+    env: dict[str, str]
+    bucket: str
+    origin: str
+    local: LocalS3 | None = None
+    public_bucket: str | None = None
+
+    @classmethod
+    def from_url(cls, url: str) -> S3Server:
+        parts = urllib.parse.urlsplit(url)
+        bucket = parts.path.strip("/")
+        if parts.scheme not in ("http", "https") or not parts.hostname or not bucket:
+            raise pytest.UsageError(
+                "ORDERS_TEST_S3 must be http(s)://[KEY:SECRET@]HOST:PORT/BUCKET"
+            )
+        env = {
+            "ORDERS_S3_ENDPOINT": parts.netloc.rsplit("@", 1)[-1],
+            "ORDERS_S3_USE_SSL": str(parts.scheme == "https").lower(),
+            "ORDERS_S3_URL_STYLE": "path",
+        }
+        if parts.username:
+            env["AWS_ACCESS_KEY_ID"] = urllib.parse.unquote(parts.username)
+            env["AWS_SECRET_ACCESS_KEY"] = urllib.parse.unquote(parts.password or "")
+        return cls(env, bucket, "ORDERS_TEST_S3")
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    if url := os.environ.get("ORDERS_TEST_S3"):
+        yield S3Server.from_url(url)
+        return
+    keys = Credentials(f"orders-{secrets.token_hex(4)}", secrets.token_urlsafe(24))
+    local = LocalS3.ephemeral(tmp_path_factory.mktemp("s3"), keys, public_bucket="orders-public")
+    local.start()  # the first start on a machine builds SeaweedFS (minutes)
+    try:
+        for bucket in ("orders-test", "orders-public"):
+            local.create_bucket(bucket)
+        yield S3Server(local.env(), "orders-test", "native", local, "orders-public")
+    finally:
+        local.remove()
+
+
+@pytest.fixture
+def s3_data_path(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> str:
+    """An ``s3://`` data path of its own; the server's settings are in this process's
+    environment for the test, so the consumers and readers it starts inherit them."""
+    for name in (*VARIABLES, "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in s3_server.env.items():
+        monkeypatch.setenv(name, value)
+    return f"s3://{s3_server.bucket}/{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture(scope="session")

@@ -33,10 +33,11 @@ Position = tuple[str, int, int]
 
 @dataclass(frozen=True)
 class Lake:
-    """One DuckLake warehouse: its catalog (a libpq conninfo) and its data directory."""
+    """One DuckLake warehouse: its catalog (a libpq conninfo) and its data path (a directory,
+    or an ``s3://`` URL whose settings are in the environment)."""
 
     conninfo: str
-    data_path: Path
+    data_path: Path | str
 
     @property
     def catalog(self) -> str:
@@ -104,13 +105,14 @@ class Members:
             "--log-format", "json", *self.extra, *extra,
         ]  # fmt: skip
 
-    def start(self, member: int, *extra: str) -> subprocess.Popen[bytes]:
+    def start(self, member: int, *extra: str, faults: str = "") -> subprocess.Popen[bytes]:
+        """Start a life of ``member`` (``faults``: ORDERS_FAULTS, see consumer/faults.py)."""
         logs = self.lives.setdefault(member, [])
         log = self.workdir / f"member-{member}-life-{len(logs):02d}.log"
         logs.append(log)
         with open(log, "ab") as out, open(log.with_suffix(".err"), "ab") as err:
             proc = subprocess.Popen(
-                self.command(*extra), stdout=out, stderr=err, env=consumer_env(), cwd=ROOT
+                self.command(*extra), stdout=out, stderr=err, env=consumer_env(faults), cwd=ROOT
             )
         self.procs[member] = proc
         return proc

@@ -1,5 +1,6 @@
 """``make demo-lake``: three consumers of one group write one DuckLake warehouse (catalog in the
-local PostgreSQL, Parquet files under ./data/lake) while a simulator publishes, and the reports
+local PostgreSQL, Parquet files under ./data/lake, or with ``--s3`` (``make demo-lake S3=1``) in
+a bucket of the local S3 server, ``make s3-up``) while a simulator publishes, and the reports
 are read while they write; then the final reports, an audit and a maintenance pass.
 
 The members' JSON logs go to ./data/lake-demo/member-N.log; this prints what a user would type
@@ -24,6 +25,8 @@ import duckdb
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from consumer.warehouse.extensions import load_extensions
+from consumer.warehouse.objectstore import S3Settings
+from tools.locals3 import LocalS3
 
 ROOT = Path(__file__).resolve().parent.parent
 MEMBERS = 3
@@ -51,7 +54,7 @@ def create_database(server: str, name: str, *, fresh: bool) -> None:
                 "CALL postgres_execute('pg', ?, use_transaction := false)",
                 [f'DROP DATABASE "{name}" WITH (FORCE)'],
             )
-            print(f"dropped the catalog database {name}: its data directory is gone")
+            print(f"dropped the catalog database {name}: its data files are gone")
         if not found or fresh:
             con.execute(
                 "CALL postgres_execute('pg', ?, use_transaction := false)",
@@ -60,6 +63,27 @@ def create_database(server: str, name: str, *, fresh: bool) -> None:
             print(f"created the catalog database {name}")
     finally:
         con.close()
+
+
+def s3_lake(bucket: str) -> tuple[str, dict[str, str], bool]:
+    """The demo's data path in a bucket of the local S3 server (``make s3-up``), the members'
+    environment for it, and whether the lake has files there already."""
+    server = LocalS3.default()
+    if server.pid() is None:
+        raise SystemExit("demolake: no local S3 server runs: make s3-up (or make demo-lake S3=1)")
+    server.create_bucket(bucket)
+    env = server.env()
+    data_path = f"s3://{bucket}/lake"
+    con = duckdb.connect()
+    try:
+        load_extensions(con, remote=True)
+        con.execute(S3Settings.from_env(env).secret_sql())
+        found = con.execute("SELECT count(*) FROM glob(?)", [f"{data_path}/**"]).fetchone()
+    finally:
+        con.close()
+    exports = " ".join(f"{k}={v}" for k, v in env.items() if k != "AWS_SECRET_ACCESS_KEY")
+    print(f"$ export {exports}" + (" AWS_SECRET_ACCESS_KEY=..." if server.credentials else ""))
+    return data_path, env, bool(found and found[0])
 
 
 def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
@@ -121,16 +145,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--rate", type=float, default=1_000.0, help="records/s published")
     parser.add_argument("--data", type=Path, default=ROOT / "data")
+    parser.add_argument(
+        "--s3", action="store_true", help="the Parquet files in a bucket of the local S3 server"
+    )
+    parser.add_argument("--bucket", default="orders-demo", help="the bucket (with --s3)")
     args = parser.parse_args(argv)
 
     data, bootstrap = args.data.resolve(), args.bootstrap_servers
     logs, reference = data / "lake-demo", data / "reference"
     logs.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if args.s3:
+        data_path, s3_env, found = s3_lake(args.bucket)
+        env |= s3_env
+        fresh, database = not found, f"{args.database}_s3"
+    else:
+        data_path, fresh, database = str(data / "lake"), not (data / "lake").exists(), args.database
     server = f"host=127.0.0.1 port={args.postgres_port} user=postgres"
-    fresh = not (data / "lake").exists()
-    create_database(f"{server} dbname=postgres", args.database, fresh=fresh)
-    catalog = ["--catalog", f"postgres:{server} dbname={args.database}"]
-    lake = [*catalog, "--data-path", str(data / "lake")]
+    create_database(f"{server} dbname=postgres", database, fresh=fresh)
+    catalog = ["--catalog", f"postgres:{server} dbname={database}"]
+    lake = [*catalog, "--data-path", data_path]
     create_topic(bootstrap, args.topic, MEMBERS)
     subprocess.run(
         cli("producer_sim", "reference", "--orders", str(args.orders), "--seed", str(args.seed),
@@ -142,7 +176,6 @@ def main(argv: list[str] | None = None) -> int:
         "--orders", str(args.orders), "--seed", str(args.seed), "--reference-dir",
         str(reference), "--rate", str(args.rate), "--log-format", "json", "--progress", "never",
     )  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     members = []
     print(f"\n== three members of group orders-demo-lake, logs in {logs}/member-N.log")
     for n in range(1, MEMBERS + 1):
@@ -213,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
         if event.get("event") == "maintenance_done":
             print(
                 f"files {event['files_before']} -> {event['files_after']} "
-                f"(on disk {event['on_disk_before']} -> {event['on_disk_after']}), "
+                f"({'on the bucket' if args.s3 else 'on disk'} {event['on_disk_before']} -> "
+                f"{event['on_disk_after']}), "
                 f"{event['snapshots_expired']} snapshots expired, in {event['elapsed_s']}s"
             )
     return 0

@@ -14,7 +14,7 @@ from consumer.errors import DatabaseLockedError
 from consumer.serving.channel import ask, socket_path
 from consumer.settings import WarehouseSettings
 from consumer.warehouse import accounts as account_readers
-from consumer.warehouse import lake
+from consumer.warehouse import lakeconn
 from consumer.warehouse.adhoc import check_read, run_sql
 from consumer.warehouse.protocol import Accounts
 from consumer.warehouse.reports import REPORTS, check_report, read_only, report_rows
@@ -26,12 +26,9 @@ Table = tuple[list[str], list[tuple[Any, ...]]]
 def connect(target: WarehouseSettings) -> Iterator[Any]:
     """A read-only connection on which the star schema's tables resolve."""
     if target.catalog is not None:
-        con = lake.connect(target.catalog, target.data_path, read_only=True)
-        try:
+        with lakeconn.reader(target.catalog, target.data_path) as con:
             confine_to_lake(con)
             yield con
-        finally:
-            con.close()
     else:
         assert target.db_path is not None
         with read_only(target.db_path) as con:

@@ -38,6 +38,7 @@ from pathlib import Path
 import duckdb
 
 from consumer.errors import ConfigError, DatabaseError, PipelineError, TransientError
+from consumer.warehouse import objectstore
 
 log = logging.getLogger(__name__)
 
@@ -253,6 +254,8 @@ def lake_error(exc: duckdb.Error, context: str) -> PipelineError:
         "Transaction conflict" in text or "Exceeded the maximum retry count" in text
     ):
         return CommitConflictError(message)
+    if kind := objectstore.classify(text):  # the data's S3 store, not the catalog
+        return kind(message)
     if any(s in text for s in UNREACHABLE):
         return CatalogUnavailableError(message)
     if any(s in text for s in REFUSED):
@@ -261,6 +264,8 @@ def lake_error(exc: duckdb.Error, context: str) -> PipelineError:
 
 
 def redact(text: str) -> str:
+    """``text`` without a catalog password or the S3 secret key."""
+    text = objectstore.scrub(text)
     return re.sub(r"(password\s*=\s*)('[^']*'|[^\s'\"]+)", r"\1***", text, flags=re.IGNORECASE)
 
 

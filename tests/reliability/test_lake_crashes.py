@@ -5,6 +5,7 @@ read back."""
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import time
@@ -50,6 +51,20 @@ KILLS = 8
 @pytest.fixture
 def started() -> Iterator[list[Members]]:
     yield from killed_at_end()
+
+
+# On S3 under make soak only, until its failures there are understood (neither was on the store:
+# once a C assertion in confluent_kafka in the resumed zombie, once the survivors stalled).
+STORAGES = ["dir", "s3"] if os.environ.get("RELIABILITY_SCALE") == "soak" else ["dir"]
+
+
+@pytest.fixture(params=STORAGES)
+def data_path(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """The lake's Parquet files in a directory, or on the S3 server (tests/conftest.py)."""
+    if request.param == "s3":
+        path: str = request.getfixturevalue("s3_data_path")
+        return path
+    return tmp_path / "lake"
 
 
 def members_for(bootstrap: str, topic: str, lake: Lake, workdir: Path, *extra: str) -> Members:
@@ -120,6 +135,7 @@ def test_a_zombie_member_resumed_past_its_session_timeout_commits_nothing_beyond
     lake_catalog: str,
     tmp_path: Path,
     *,
+    data_path: Path | str,
     report: Report,
     started: list[Members],
 ) -> None:
@@ -129,9 +145,9 @@ def test_a_zombie_member_resumed_past_its_session_timeout_commits_nothing_beyond
     oracle. Whether it still had a batch to write when resumed, and so whether it ends fenced
     (exit 1, one line, checked when it happens) or rejoins, is up to timing: this scenario does
     not prove that a stale batch is refused. tests/integration/test_lake_fencing.py does, step
-    by step."""
+    by step. The lake's data are in a directory or on S3."""
     topic = topic_factory(PARTITIONS)
-    lake = Lake(lake_catalog, tmp_path / "lake")
+    lake = Lake(lake_catalog, data_path)
     users, products, ref_flags = reference_files(tmp_path, 900)
     stream = placed(hostile_stream(900, seed=41), PARTITIONS)
     members = members_for(kafka_bootstrap, topic, lake, tmp_path, *ref_flags)
@@ -190,7 +206,8 @@ def test_a_zombie_member_resumed_past_its_session_timeout_commits_nothing_beyond
             )
     finish(members, lake, len(stream))
     expected = assert_complete(lake, kafka_bootstrap, topic, users, products)
-    figures = Figures(f"lake: zombie ({'fenced, exit 1' if fenced else 'rejoined'})")
+    where = "" if isinstance(data_path, Path) else " on S3"
+    figures = Figures(f"lake{where}: zombie ({'fenced, exit 1' if fenced else 'rejoined'})")
     figures.kills["SIGSTOP past session"] += 1
     figures.records = len(expected.loaded) + len(expected.duplicates) + len(expected.rejected)
     figures.rejected_expected = figures.rejected_actual = len(expected.rejected)

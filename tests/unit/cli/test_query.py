@@ -9,6 +9,7 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from consumer import cli
@@ -125,3 +126,19 @@ def test_python_dash_m_consumer_runs_the_same_cli(
         runpy.run_module("consumer", run_name="__main__")
     assert caught.value.code == 2
     assert "--db" in capsys.readouterr().err
+
+
+def test_a_failure_no_layer_translated_is_still_one_line_without_the_secret(
+    db: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read that fails with a raw, multi-line DuckDB error quoting the S3 secret exits 1 with
+    one line, no traceback and no secret (the guard behind every command)."""
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalr-in-the-statement")
+
+    def broken(*_args: object) -> None:
+        raise duckdb.IOException("IO Error: boom\nLINE 1: SECRET 'wJalr-in-the-statement'")
+
+    monkeypatch.setattr(cli.reading, "report", broken)
+    line = exits(["query", "top-users", "--db", str(db)], capsys, 1)
+    assert "unexpected IOException: IO Error: boom" in line
+    assert "wJalr" not in line
