@@ -22,6 +22,7 @@ import select
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -175,6 +176,14 @@ def parse(dom: str, requests: list[tuple[str, str]]) -> Page:
     return Page(dom, requests, collector.found)
 
 
+# Runs in the child before Chromium: puts the two pipe ends it is given on fds 3 and 4, then
+# becomes Chromium (a preexec_fn would do the same, but is unsafe in a process with threads).
+ON_FDS_3_AND_4 = (
+    "import os, sys; ends = [int(fd) for fd in sys.argv[1:3]]; os.dup2(ends[0], 3); "
+    "os.dup2(ends[1], 4); [os.close(fd) for fd in ends]; os.execv(sys.argv[3], sys.argv[3:])"
+)
+
+
 class Session:
     """One headless Chromium driven over the DevTools protocol on a pipe (``with Session(...)
     as browser:``): open a URL, evaluate JavaScript in the page, wait for a condition, read the
@@ -191,16 +200,12 @@ class Session:
                   fcntl.fcntl(from_browser[1], fcntl.F_DUPFD, 10))  # fmt: skip
         for fd in (to_browser[0], from_browser[1]):
             os.close(fd)
-
-        def on_fds_3_and_4() -> None:
-            os.dup2(theirs[0], 3)
-            os.dup2(theirs[1], 4)
-
-        command = [chromium(), *FLAGS, f"--user-data-dir={profile}", f"--window-size={window}",
+        command = [sys.executable, "-c", ON_FDS_3_AND_4, *map(str, theirs), chromium(), *FLAGS,
+                   f"--user-data-dir={profile}", f"--window-size={window}",
                    "--remote-debugging-pipe", "about:blank"]  # fmt: skip
         self._browser = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(3, 4),
-            preexec_fn=on_fds_3_and_4, start_new_session=True,
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=theirs,
+            start_new_session=True,
         )  # fmt: skip
         for fd in theirs:
             os.close(fd)

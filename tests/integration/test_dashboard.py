@@ -102,13 +102,15 @@ def live(
     summary = publish_cli(
         kafka_bootstrap, topic, workdir / "state", "--orders", "1500", "--seed", "31", *flags
     )
+    by_kind = summary["reference_by_kind"].items()
     published = {
-        streams[s]: sum(n for kind, n in summary["reference_by_kind"].items() if kind.startswith(f"{s}:"))
-        for s in REFERENCE_STREAMS
-    }  # fmt: skip
+        t: sum(n for kind, n in by_kind if kind.startswith(f"{s}:")) for s, t in streams.items()
+    }
     port, db = free_port(), workdir / "warehouse.duckdb"
     group = f"g-{uuid.uuid4().hex[:12]}"
-    command = consumer_command(kafka_bootstrap, topic, group, db, "--metrics-port", str(port), *flags)
+    command = consumer_command(
+        kafka_bootstrap, topic, group, db, "--metrics-port", str(port), *flags
+    )
     with (workdir / "consumer.log").open("wb") as log:
         proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=consumer_env())
     try:
@@ -118,8 +120,12 @@ def live(
             settled = now and now["lag"] and not any(now["lag"].values())
             if settled and sum(now["records"].values()) == summary["records"]:
                 # ... and every record of the change topics is in the warehouse's ledger.
-                read = sql_json(db, "SELECT topic, sum(next_offset) AS n FROM kafka_offsets GROUP BY topic")
-                if {row["topic"]: row["n"] for row in read if row["topic"] in published} == published:
+                read = sql_json(
+                    db, "SELECT topic, sum(next_offset) AS n FROM kafka_offsets GROUP BY topic"
+                )
+                if {
+                    row["topic"]: row["n"] for row in read if row["topic"] in published
+                } == published:
                     break
             assert proc.poll() is None, (workdir / "consumer.log").read_text()[-3000:]
             assert time.monotonic() < deadline, f"not settled: {now}"
@@ -156,7 +162,8 @@ def choose(browser: chromium.Session, control: str, value: str) -> str:
     """What a reader does: pick ``value`` in a select (the change event a pick fires)."""
     chosen: str = browser.evaluate(
         f"(() => {{ const s = document.getElementById({json.dumps(control)}); "
-        f"s.value = {json.dumps(value)}; s.dispatchEvent(new Event('change')); return s.value; }})()"
+        f"s.value = {json.dumps(value)}; s.dispatchEvent(new Event('change')); "
+        "return s.value; })()"
     )
     return chosen
 
@@ -188,9 +195,10 @@ def assert_reports_drawn(page: chromium.Page, db: Path, currency: str, *flags: s
     assert drawn["values"] == [row["total_sales"] for row in over]
     assert drawn["orders"] == [row["orders"] for row in over]
     assert (drawn["axes"]["y"], drawn["axes"]["y1"]) == (f"total sales ({currency})", "orders")
-    assert f"{sum(r['total_sales'] for r in over):,.2f} {currency}" in page.elements[
-        "chart-sales-over-time"
-    ].text
+    assert (
+        f"{sum(r['total_sales'] for r in over):,.2f} {currency}"
+        in page.elements["chart-sales-over-time"].text
+    )
     unconverted = report(db, "unconverted-sales", *flags)
     box = page.elements["chart-unconverted-sales"]
     drawn = page.rendered("chart-unconverted-sales")
@@ -221,7 +229,9 @@ def test_the_live_dashboard_draws_the_numbers_of_query(
     with_data = [i for i in charts if page.rendered(i)["values"]]
     assert len(with_data) >= 7 and len(charts) == 10, with_data
     assert_reports_drawn(page, live.db, "USD")
-    assert page.rendered("chart-unconverted-sales")["keys"], "MXN has no rates: it stays unconverted"
+    assert page.rendered("chart-unconverted-sales")["keys"], (
+        "MXN has no rates: it stays unconverted"
+    )
     assert_rejects_drawn(page, live.db)
     lag = page.rendered("chart-lag")
     assert (lag["keys"], lag["values"]) == (["0", "1", "2"], [0, 0, 0])
@@ -244,7 +254,9 @@ def test_the_controls_switch_currency_grain_and_countries_and_the_url_keeps_them
     browser.open(live.url)
     settled(browser, DEFAULT_OPTIONS)
     rated = sql_json(live.db, "SELECT DISTINCT currency FROM fx_rates")
-    offered = browser.evaluate("Array.from(document.getElementById('currency').options, o => o.value)")
+    offered = browser.evaluate(
+        "Array.from(document.getElementById('currency').options, o => o.value)"
+    )
     assert offered == sorted({"USD", *(row["currency"] for row in rated)})
     assert "EUR" in offered and "MXN" not in offered, offered
 

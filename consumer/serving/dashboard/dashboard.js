@@ -161,12 +161,11 @@
     select.value = current;
   }
 
+  /* The controls and captions say what the page draws (the URL's options). */
   function showChoice(options) {
+    var offered = Array.prototype.map.call(document.getElementById("currency").options, function (o) { return o.value; });
     nameCurrency(options.currency);
-    if (Array.prototype.every.call(document.getElementById("currency").options, function (o) { return o.value !== options.currency; })) {
-      offerCurrencies([options.currency], options.currency);
-    }
-    document.getElementById("currency").value = options.currency;
+    offerCurrencies(offered, options.currency);
     document.getElementById("as-is").value = options.as_is;
     document.getElementById("grain").value = options.grain;
   }
@@ -236,9 +235,9 @@
       ? " \u00b7 orders created from " + (data.window.since || "the start") + " until " + (data.window.until || "now")
       : "";
     status("snapshot of " + data.warehouse + " taken " + data.generated_at + window_);
-    setText("options", "money in " + options.currency + " \u00b7 top countries by the country " + AS_IS_TEXT[options.as_is] +
-      " \u00b7 sales by " + options.grain + " (report --html --currency " + options.currency +
-      (options.as_is === "1" ? " --as-is" : "") + " --grain " + options.grain + ")");
+    setText("options", "money in " + options.currency + " \u00b7 top countries: the country " + AS_IS_TEXT[options.as_is] +
+      " \u00b7 sales over time by " + options.grain + " \u00b7 made with: report --html --currency " + options.currency +
+      (options.as_is === "1" ? " --as-is" : "") + " --grain " + options.grain);
     document.body.setAttribute("data-options", optionsKey(options));
     document.body.setAttribute("data-ready", "true");
   }
