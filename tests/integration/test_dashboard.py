@@ -238,7 +238,8 @@ def test_the_live_dashboard_draws_the_numbers_of_query(
     now = stats(live.port)
     assert now is not None
     lag_seconds = page.rendered("chart-lag-seconds")
-    assert lag_seconds["keys"] == sorted(now["lag_seconds"], key=int)
+    assert lag_seconds["keys"] == sorted(now["lag_seconds"], key=int) == ["0", "1", "2"]
+    assert lag_seconds["values"] == [now["lag_seconds"][p] for p in lag_seconds["keys"]]
     assert lag_seconds["axes"]["y"].startswith("seconds behind")
     loaded = sql_json(live.db, "SELECT count(*) AS n FROM dim_order")[0]["n"]
     assert page.elements["tile-loaded"].text == f"{loaded:,}"
