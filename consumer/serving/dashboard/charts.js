@@ -61,7 +61,8 @@
       beginAtZero: true,
       grace: "20%",
       title: { display: true, text: valueTitle },
-      ticks: { precision: format === count ? 0 : undefined, callback: function (v) { return tick(v, this.max); } }
+      // At most 7 level ticks: "45,000" ten times over does not fit a half-width card.
+      ticks: { precision: format === count ? 0 : undefined, maxTicksLimit: 7, maxRotation: 0, callback: function (v) { return tick(v, this.max); } }
     };
     var keyAxis = {
       title: { display: true, text: keyTitle },
