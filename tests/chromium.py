@@ -1,6 +1,8 @@
 """Debian's Chromium, headless, for the dashboard tests: ``--dump-dom`` after the page's scripts
 ran (``--virtual-time-budget``), ``--screenshot``, and the requests the page made, read from
-Chromium's own net log (``--log-net-log``).
+Chromium's own net log (``--log-net-log``). ``Session`` drives one browser through the DevTools
+protocol over a pipe (``--remote-debugging-pipe``: no port, no extra package), for what a page
+does when its reader uses it: choose in a control, reload.
 
 Chromium makes requests of its own (update checks, account lookups) even with background
 networking disabled; the net log marks them with the initiator "not an origin". A request that
@@ -11,13 +13,18 @@ a page asked for it: the request still shows in the net log, and the tests fail 
 
 from __future__ import annotations
 
+import base64
+import fcntl
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from html.parser import HTMLParser
@@ -160,6 +167,117 @@ def load(
         pytest.fail(f"chromium did not finish {url} within {timeout} s")
     dom = out.decode()
     assert browser.returncode == 0, f"chromium exited {browser.returncode}: {err[-2000:]!r}"
+    return parse(dom, page_requests(net_log))
+
+
+def parse(dom: str, requests: list[tuple[str, str]]) -> Page:
     collector = _Collector()
     collector.feed(dom)
-    return Page(dom, page_requests(net_log), collector.found)
+    return Page(dom, requests, collector.found)
+
+
+# Runs in the child before Chromium: puts the two pipe ends it is given on fds 3 and 4, then
+# becomes Chromium (a preexec_fn would do the same, but is unsafe in a process with threads).
+ON_FDS_3_AND_4 = (
+    "import os, sys; ends = [int(fd) for fd in sys.argv[1:3]]; os.dup2(ends[0], 3); "
+    "os.dup2(ends[1], 4); [os.close(fd) for fd in ends]; os.execv(sys.argv[3], sys.argv[3:])"
+)
+
+
+class Session:
+    """One headless Chromium driven over the DevTools protocol on a pipe (``with Session(...)
+    as browser:``): open a URL, evaluate JavaScript in the page, wait for a condition, read the
+    DOM. Each message is JSON ending in a NUL byte, written to the browser's fd 3 and read
+    from its fd 4."""
+
+    def __init__(self, workdir: Path, *, window: str = "1400,1900", timeout: float = 60) -> None:
+        self.timeout = timeout
+        profile = Path(tempfile.mkdtemp(prefix="profile-", dir=workdir))
+        to_browser, from_browser = os.pipe(), os.pipe()
+        # The browser's ends, first moved above 4 so that placing them on 3 and 4 in the child
+        # cannot overwrite one with the other.
+        theirs = (fcntl.fcntl(to_browser[0], fcntl.F_DUPFD, 10),
+                  fcntl.fcntl(from_browser[1], fcntl.F_DUPFD, 10))  # fmt: skip
+        for fd in (to_browser[0], from_browser[1]):
+            os.close(fd)
+        command = [sys.executable, "-c", ON_FDS_3_AND_4, *map(str, theirs), chromium(), *FLAGS,
+                   f"--user-data-dir={profile}", f"--window-size={window}",
+                   "--remote-debugging-pipe", "about:blank"]  # fmt: skip
+        self._browser = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=theirs,
+            start_new_session=True,
+        )  # fmt: skip
+        for fd in theirs:
+            os.close(fd)
+        self._out, self._in = to_browser[1], from_browser[0]
+        self._buffer = b""
+        self._next_id = 0
+        self._session = ""
+        targets = self.send("Target.getTargets")["targetInfos"]
+        page = next(t["targetId"] for t in targets if t["type"] == "page")
+        attached = self.send("Target.attachToTarget", targetId=page, flatten=True)
+        self._session = attached["sessionId"]
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._browser.poll() is None:
+            os.killpg(self._browser.pid, signal.SIGKILL)
+        self._browser.wait(30)
+        for fd in (self._out, self._in):
+            os.close(fd)
+
+    def send(self, method: str, **params: Any) -> Any:
+        """One command; its result (an error answer fails the test)."""
+        self._next_id += 1
+        message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params}
+        if self._session:
+            message["sessionId"] = self._session
+        os.write(self._out, json.dumps(message).encode() + b"\0")
+        deadline = time.monotonic() + self.timeout
+        while True:
+            while b"\0" in self._buffer:
+                raw, self._buffer = self._buffer.split(b"\0", 1)
+                answer = json.loads(raw)
+                if answer.get("id") == self._next_id:
+                    assert "error" not in answer, f"{method}: {answer['error']}"
+                    return answer.get("result", {})
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self._in], [], [], left)[0]:
+                pytest.fail(f"chromium did not answer {method} within {self.timeout} s")
+            chunk = os.read(self._in, 1 << 16)
+            assert chunk, f"chromium exited during {method}"
+            self._buffer += chunk
+
+    def open(self, url: str) -> None:
+        self.send("Page.navigate", url=url)
+
+    def evaluate(self, expression: str) -> Any:
+        """The value of a JavaScript expression in the page (promises awaited)."""
+        result = self.send(
+            "Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True
+        )
+        assert "exceptionDetails" not in result, result["exceptionDetails"]
+        return result["result"].get("value")
+
+    def wait(self, expression: str, timeout: float = 60) -> Any:
+        """Poll ``expression`` until it is truthy; return its value."""
+        deadline = time.monotonic() + timeout
+        while not (value := self.evaluate(expression)):
+            if time.monotonic() > deadline:
+                tail = self.evaluate("document.body ? document.body.outerHTML.slice(-1500) : ''")
+                pytest.fail(f"not true within {timeout} s: {expression}\n{tail}")
+            time.sleep(0.2)
+        return value
+
+    def page(self) -> Page:
+        """The DOM as it is now, parsed like ``load``'s (requests are not recorded here)."""
+        return parse(self.evaluate("document.documentElement.outerHTML"), [])
+
+    def screenshot(self, path: Path) -> None:
+        shot = self.send("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+        path.write_bytes(base64.b64decode(shot["data"]))

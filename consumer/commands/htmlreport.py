@@ -29,6 +29,7 @@ DATA_TAG = '<script id="orders-data" type="application/json">null</script>'
 INLINED = {
     '<link rel="stylesheet" href="assets/dashboard.css">': ("style", "dashboard.css"),
     '<script src="assets/chart.umd.min.js"></script>': ("script", "chart.umd.min.js"),
+    '<script src="assets/charts.js"></script>': ("script", "charts.js"),
     '<script src="assets/dashboard.js"></script>': ("script", "dashboard.js"),
 }
 TOTALS_SQL = (

@@ -9,6 +9,7 @@ from importlib import resources
 # other path under /assets/ is answered).
 ASSETS = {
     "dashboard.js": "text/javascript; charset=utf-8",
+    "charts.js": "text/javascript; charset=utf-8",
     "dashboard.css": "text/css; charset=utf-8",
     "chart.umd.min.js": "text/javascript; charset=utf-8",
 }

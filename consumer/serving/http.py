@@ -13,12 +13,13 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-from consumer.core.reporting import ReportOptions
+from consumer.core.reporting import DEFAULT_CURRENCY, ReportOptions
 from consumer.core.windows import Window
 from consumer.errors import PipelineError
 from consumer.formats import to_json
 from consumer.serving.assets import ASSETS, asset
 from consumer.serving.metrics import Metrics
+from consumer.warehouse.adhoc import read_transaction
 from consumer.warehouse.reports import REPORTS, report_rows
 from orders_common.logs import get_logger
 
@@ -26,6 +27,9 @@ log = get_logger("consumer")
 Cursor = Callable[[], Any]
 MAX_TARGET = 2048  # longest request target answered; longer ones get 414
 REPORT_PARAMS = frozenset({"limit", "since", "until", "currency", "as_is", "grain"})
+# The currencies a report can usefully be converted into: those with a rate (and USD, which is
+# always 1). Validated on the way in (three capital letters), like every fx record.
+CURRENCIES_SQL = "SELECT DISTINCT currency FROM fx_rates"
 
 
 class HttpError(Exception):
@@ -64,6 +68,29 @@ def report_json(cursor: Cursor, name: str, query: dict[str, list[str]]) -> str:
     return to_json(rows)
 
 
+def currencies_json(cursor: Cursor, query: dict[str, list[str]]) -> str:
+    """``GET /api/currencies``: USD and every currency with a rate, sorted, as a JSON list."""
+    if query:
+        raise HttpError(400, f"unknown parameter {sorted(query)[0]!r}; this takes none")
+    try:
+        con = cursor()
+        try:
+            with read_transaction(con):
+                codes = {str(code) for (code,) in con.execute(CURRENCIES_SQL).fetchall()}
+        finally:
+            con.close()
+    except PipelineError as exc:
+        raise HttpError(503, str(exc)) from None
+    return json.dumps(sorted({DEFAULT_CURRENCY, *codes}))
+
+
+def _query(text: str) -> dict[str, list[str]]:
+    try:
+        return parse_qs(text, keep_blank_values=True, max_num_fields=10)
+    except ValueError:
+        raise HttpError(400, "too many parameters") from None
+
+
 def serve(metrics: Metrics, port: int, host: str, cursor: Cursor | None) -> ThreadingHTTPServer:
     """Serve from a daemon thread; ``cursor`` opens a read connection (None: no reports)."""
     server = ThreadingHTTPServer((host, port), _handler(metrics, cursor))
@@ -96,14 +123,14 @@ def _handler(metrics: Metrics, cursor: Cursor | None) -> type[BaseHTTPRequestHan
                 self._probe(metrics.alive)
             elif path == "/readyz":
                 self._probe(metrics.ready)
-            elif path.startswith("/api/reports/"):
+            elif path.startswith("/api/reports/") or path == "/api/currencies":
                 if cursor is None:
                     raise HttpError(503, "this consumer serves no reports")
-                try:
-                    query = parse_qs(target.query, keep_blank_values=True, max_num_fields=10)
-                except ValueError:
-                    raise HttpError(400, "too many parameters") from None
-                body = report_json(cursor, path.removeprefix("/api/reports/"), query)
+                query = _query(target.query)
+                if path == "/api/currencies":
+                    body = currencies_json(cursor, query)
+                else:
+                    body = report_json(cursor, path.removeprefix("/api/reports/"), query)
                 self._send(200, body.encode(), "application/json")
             elif path == "/api/stats":
                 body = json.dumps(metrics.snapshot())

@@ -5,7 +5,7 @@ a product name that is HTML, non-ASCII text, NULL ``created_at`` and three month
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,6 +22,12 @@ PRODUCT_NAMES = (
 COUNTRIES = ("DE", "FR", "US", "JP", None)
 SOURCES = ("web", "app", "store", None)
 REASONS = ("invalid_json", "invalid_json", "missing_order_id", "invalid_item", "invalid_json")
+RATES = (
+    (date(2024, 12, 1), "EUR", Decimal("1.10")),
+    (date(2025, 2, 3), "GBP", Decimal("1.25")),
+    (date(2025, 2, 3), "GBP", Decimal("1.26")),
+    (date(2025, 2, 10), "GBP", Decimal("1.27")),
+)
 ORDERS = 60
 DUPLICATES = 3
 
@@ -48,12 +54,15 @@ def build(path: Path, seed: int = 5) -> Path:
                 "VALUES (?, ?, 'misc', 9.99, ?, ?, 0, 0, 'products.csv')",
                 [f"p-{i:03d}", PRODUCT_NAMES[i % 4], now, now],
             )
-        # EUR is worth 1.10 USD from the start: every EUR order converts into USD.
-        con.execute(
-            "INSERT INTO fx_rate_versions (date, currency, rate, loaded_at, arrival, batch_id, "
-            "file) VALUES (DATE '2024-12-01', 'EUR', 1.10, ?, 0, 0, 'fx_rates.csv')",
-            [now],
-        )
+        # EUR is worth 1.10 USD from the start: every EUR order converts into USD. GBP has
+        # rates from February (twice for one day), so EUR lines of January do not convert
+        # into GBP.
+        for arrival, (day, currency, rate) in enumerate(RATES):
+            con.execute(
+                "INSERT INTO fx_rate_versions (date, currency, rate, loaded_at, arrival, "
+                "batch_id, file) VALUES (?, ?, ?, ?, ?, 0, 'fx_rates.csv')",
+                [day, currency, rate, now, arrival],
+            )
         for n in range(ORDERS):
             created = None if n % 9 == 0 else datetime(2025, 1, 1) + timedelta(hours=37 * n)
             user = f"u-{rng.randrange(14):03d}"  # u-012 and u-013 are not in dim_user

@@ -1,6 +1,7 @@
 """The dashboard's files and ``report --html`` without a broker: the page names no host, every
-asset it links is served, and the self-contained file embeds exactly ``query``'s JSON, survives
-a product name that is HTML, and renders offline in headless Chromium (skipped without it)."""
+asset it links is served, and the self-contained file embeds exactly ``query``'s JSON for the
+options it was made with, survives a product name that is HTML, and renders offline in headless
+Chromium (skipped without it), naming its currency and options."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from tests.harness import ROOT
 from tests.unit.serving import smallwarehouse
 
 DASHBOARD = ROOT / "consumer" / "serving" / "dashboard"
-OWN_FILES = ("index.html", "dashboard.js", "dashboard.css")
+OWN_FILES = ("index.html", "dashboard.js", "charts.js", "dashboard.css")
 REPORT_KEYS = {
     "top-users": ("user_id", "total_sales"),
     "top-products": ("sku", "units_sold"),
@@ -29,6 +30,9 @@ REPORT_KEYS = {
     "sales-by-channel": ("source", "total_sales"),
 }
 WINDOW = ("--since", "2025-01-05", "--until", "2025-03-20T00:00:00Z")
+# Every line of the small warehouse is in EUR: in EUR nothing is left unconverted.
+OPTIONS = ("--currency", "EUR", "--as-is", "--grain", "month")
+EVERY_ROW = ("sales-by-channel", "sales-over-time", "unconverted-sales")
 
 
 class Links(HTMLParser):
@@ -80,7 +84,7 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def page(warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("page") / "dashboard.html"
     done = consumer_cli(
-        "report", "--html", str(out), "--db", str(warehouse), "--limit", "4", *WINDOW
+        "report", "--html", str(out), "--db", str(warehouse), "--limit", "4", *WINDOW, *OPTIONS
     )
     assert done.returncode == 0, done.stderr
     return out
@@ -109,11 +113,14 @@ def test_report_html_is_one_file_embedding_query_json(page: Path, warehouse: Pat
     assert all(link.startswith("data:") for link in links.links), links.links
     assert not any("src" in script for script in links.scripts)
     data = json.loads(links.texts["orders-data"], parse_float=Decimal)
-    for name in REPORT_KEYS:
-        flags = ("--limit", "4") if name != "sales-by-channel" else ()
-        expected = query_rows(warehouse, name, *flags, *WINDOW)
-        assert expected, f"{name}: the test warehouse should fill the report"
+    names = [*REPORT_KEYS, "sales-over-time", "unconverted-sales"]
+    assert sorted(data["reports"]) == sorted(names)
+    for name in names:
+        flags = ("--limit", "4") if name not in EVERY_ROW else ()
+        expected = query_rows(warehouse, name, *flags, *WINDOW, *OPTIONS)
+        assert expected or name == "unconverted-sales", f"{name}: the warehouse should fill it"
         assert data["reports"][name] == expected, name
+    assert data["options"] == {"currency": "EUR", "as_is": True, "grain": "month"}
     assert data["totals"] == {
         "loaded": smallwarehouse.ORDERS,
         "duplicate": smallwarehouse.DUPLICATES,
@@ -129,7 +136,7 @@ def test_a_product_name_that_is_html_stays_text(page: Path) -> None:
     assert "</script><b>" not in text
     links = Links()
     links.feed(text)
-    assert len(links.scripts) == 3  # the chart library, the data, the page's script
+    assert len(links.scripts) == 4  # the chart library, the data, the page's two scripts
 
 
 @pytest.mark.parametrize(
@@ -154,14 +161,17 @@ def test_report_errors_are_one_line(
 
 
 def test_report_html_renders_offline_in_chromium(page: Path, warehouse: Path) -> None:
-    """Opened from file://, every chart draws query's numbers, money with 2 decimals."""
+    """Opened from file://, every chart draws query's numbers for the file's options, money
+    with 2 decimals under axes and captions that name EUR; sales over time by month; no
+    unconverted card (nothing is); the options named in the page."""
     shown = chromium.load(page.as_uri(), page.parent)
     assert shown.elements["body"].attrs.get("data-ready") == "true"
+    assert shown.elements["body"].attrs.get("data-options") == "currency=EUR&as_is=1&grain=month"
     assert not [url for url, _ in shown.requests if not url.startswith(("file:", "data:"))]
     assert "<b>" not in shown.dom.split("<script")[0]
     for name, (key, value) in REPORT_KEYS.items():
         flags = ("--limit", "4") if name != "sales-by-channel" else ()
-        rows = query_rows(warehouse, name, *flags, *WINDOW)
+        rows = query_rows(warehouse, name, *flags, *WINDOW, *OPTIONS)
         drawn = shown.rendered(f"chart-{name}")
         assert drawn["keys"] == [row[key] for row in rows]
         assert drawn["values"] == [row[value] for row in rows]
@@ -169,8 +179,24 @@ def test_report_html_renders_offline_in_chromium(page: Path, warehouse: Path) ->
         assert drawn["texts"] == [
             f"{row[value]:,.2f}" if money else f"{row[value]:,}" for row in rows
         ]
+        if money:
+            assert drawn["axes"]["x"] == "total sales (EUR)"
+            assert "(EUR)" in shown.elements[f"chart-{name}"].text
+    months = query_rows(warehouse, "sales-over-time", *WINDOW, *OPTIONS)
+    drawn = shown.rendered("chart-sales-over-time")
+    assert drawn["keys"] == [row["period"] for row in months] == ["2025-01-01", "2025-02-01",
+                                                                  "2025-03-01"]  # fmt: skip
+    assert drawn["values"] == [row["total_sales"] for row in months]
+    assert drawn["orders"] == [row["orders"] for row in months]
+    assert drawn["axes"] == {"x": "month (UTC)", "y": "total sales (EUR)", "y1": "orders"}
+    assert query_rows(warehouse, "unconverted-sales", *WINDOW, *OPTIONS) == []
+    assert "hidden" in shown.elements["chart-unconverted-sales"].attrs
+    assert shown.rendered("chart-unconverted-sales")["keys"] == []
+    options = shown.elements["options"].text
+    assert "money in EUR" in options and "as is" in options and "--as-is --grain month" in options
     assert shown.elements["tile-loaded"].text == f"{smallwarehouse.ORDERS:,}"
-    assert "data-rendered" not in shown.elements["chart-lag"].attrs  # live only
+    for live_only in ("chart-lag", "chart-lag-seconds", "chart-throughput"):
+        assert "data-rendered" not in shown.elements[live_only].attrs
 
 
 def test_the_browser_check_sees_a_request_off_the_machine(tmp_path: Path) -> None:

@@ -4,22 +4,29 @@ parameters get a clean 4xx with a one-line JSON error, and the reports API answe
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import io
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from consumer.cli import main
 from consumer.serving.http import serve
 from consumer.serving.metrics import Metrics
-from tests.harness import ROOT
-from tests.unit.serving.smallwarehouse import build
+from tests.unit.serving.smallwarehouse import RATES, build
 
-REPORT_NAMES = ("top-users", "top-products", "top-countries", "sales-by-channel")
+REPORT_NAMES = (
+    "top-users",
+    "top-products",
+    "top-countries",
+    "sales-by-channel",
+    "sales-over-time",
+    "unconverted-sales",
+)
 HOSTILE = [
     ("/api/reports/top-users?limit=-1", 400),
     ("/api/reports/top-users?limit=1000000000", 400),
@@ -50,11 +57,39 @@ HOSTILE = [
     ("/api/reports/top-users?until=2025-13-01", 400),
     ("/api/reports/top-users?since=%00", 400),
     ("/api/reports/top-users?since=2025-03-01&until=2025-01-01", 400),
+    ("/api/reports/top-users?currency=eur", 400),
+    ("/api/reports/top-users?currency=EURO", 400),
+    ("/api/reports/top-users?currency=", 400),
+    ("/api/reports/top-users?currency=E%00R", 400),
+    ("/api/reports/top-users?currency=%E2%82%AC", 400),  # "€"
+    ("/api/reports/top-users?currency=%EF%BC%A5UR", 400),  # a fullwidth "E"
+    ("/api/reports/top-users?currency=EUR&currency=USD", 400),
+    ("/api/reports/top-countries?as_is=yes", 400),
+    ("/api/reports/top-countries?as_is=2", 400),
+    ("/api/reports/top-countries?as_is=", 400),
+    ("/api/reports/sales-over-time?grain=year", 400),
+    ("/api/reports/sales-over-time?grain=DAY", 400),
+    ("/api/reports/sales-over-time?grain=", 400),
+    ("/api/reports/sales-over-time?grain=day%00", 400),
+    ("/api/currencies?currency=EUR", 400),
+    ("/api/currencies?sql=SELECT+1", 400),
+    ("/api/currencies?", 200),
+    ("/api/currencies?" + "&".join(f"c{i}=1" for i in range(40)), 400),
+    ("/api/currencies/", 404),
+    ("/api/currencies/EUR", 404),
+    ("/api/currencies/../reports/top-users", 404),
+    ("/api/currencies%00", 404),
+    ("/api/CURRENCIES", 404),
+    ("/api/currencies?" + "c" * 3000, 414),
 ]
 VARIANTS = [
     {},
     {"limit": "3", "since": "2025-02-01"},
     {"until": "2025-02-15T12:00:00Z", "limit": "0"},
+    {"currency": "EUR"},
+    {"currency": "GBP", "as_is": "1", "grain": "week"},
+    {"currency": "JPY", "grain": "month"},  # a currency without rates
+    {"as_is": "true", "grain": "hour", "since": "2025-02-01", "until": "2025-02-03"},
 ]
 
 
@@ -99,14 +134,18 @@ def assert_clean_error(status: int, content_type: str, body: str, expected: int)
 
 @pytest.mark.parametrize(("target", "status"), HOSTILE, ids=[t[:60] for t, _ in HOSTILE])
 def test_a_hostile_request_gets_a_clean_4xx(port: int, target: str, status: int) -> None:
-    """Bad limits, path traversal, a huge or repeated query, unknown or bad parameters: 4xx."""
-    assert_clean_error(*fetch(port, target), status)
+    """Bad limits, currencies, as_is and grains, path traversal, a huge or repeated query,
+    unknown parameters: 4xx (an empty query string is no parameter at all)."""
+    if status == 200:
+        assert fetch(port, target)[0] == 200
+    else:
+        assert_clean_error(*fetch(port, target), status)
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
 def test_anything_but_a_read_is_refused(port: int, method: str) -> None:
     """The server only reads: other methods get 405 with a one-line JSON error."""
-    for target in ("/api/reports/top-users", "/", "/api/stats"):
+    for target in ("/api/reports/top-users", "/", "/api/stats", "/api/currencies"):
         assert_clean_error(*fetch(port, target, method, b'{"sql": "DROP TABLE dim_order"}'), 405)
 
 
@@ -122,19 +161,25 @@ def test_the_server_still_answers_after_hostile_requests(port: int, warehouse: P
 
 
 def query_cli(warehouse: Path, name: str, params: dict[str, str]) -> str:
-    flags = [arg for key, value in params.items() for arg in (f"--{key}", value)]
-    done = subprocess.run(
-        [sys.executable, "-m", "consumer", "query", name, "--db", str(warehouse),
-         "--format", "json", *flags],
-        capture_output=True, text=True, timeout=60, cwd=ROOT, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    return done.stdout.rstrip("\n")
+    """``query NAME --format json`` with the flags that say what the API's ``params`` say."""
+    flags = [
+        arg
+        for key, value in params.items()
+        for arg in (["--as-is"] if value in ("1", "true") else [])
+        if key == "as_is"
+    ]
+    flags += [arg for key, value in params.items() if key != "as_is" for arg in (f"--{key}", value)]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):  # in-process: the same command, without a start-up each
+        code = main(["query", name, "--db", str(warehouse), "--format", "json", *flags])
+    assert code == 0, params
+    return out.getvalue().rstrip("\n")
 
 
 @pytest.mark.parametrize("name", REPORT_NAMES)
 def test_the_api_answers_exactly_what_query_prints(port: int, warehouse: Path, name: str) -> None:
-    """GET /api/reports/NAME with limit, since and until is byte for byte query's JSON."""
+    """GET /api/reports/NAME with limit, since, until, currency, as_is and grain is byte for
+    byte query's JSON with the same options."""
     for params in VARIANTS:
         target = f"/api/reports/{name}" + ("?" + "&".join(f"{k}={v}" for k, v in params.items()))
         status, content_type, body = fetch(port, target.rstrip("?"))
@@ -142,7 +187,8 @@ def test_the_api_answers_exactly_what_query_prints(port: int, warehouse: Path, n
         expected = query_cli(warehouse, name, params)
         assert body == expected, params
         if not params:
-            assert len(json.loads(expected)) >= 4, "the test warehouse should fill the report"
+            least = 1 if name == "unconverted-sales" else 4
+            assert len(json.loads(expected)) >= least, "the test warehouse should fill the report"
 
 
 def test_the_stats_api_is_plain_json(port: int) -> None:
@@ -152,3 +198,31 @@ def test_the_stats_api_is_plain_json(port: int) -> None:
     stats = json.loads(body)
     assert stats["records"] == {"loaded": 0, "duplicate": 0, "rejected": 0}
     assert {"rejected_by_reason", "lag", "records_per_second", "batches"} <= stats.keys()
+
+
+def test_currencies_are_usd_and_every_currency_with_a_rate(port: int, tmp_path: Path) -> None:
+    """GET /api/currencies: a sorted JSON list of USD and the currencies fx_rates holds, each
+    once (GBP has three rates); a warehouse without rates offers USD alone."""
+    status, content_type, body = fetch(port, "/api/currencies")
+    assert (status, content_type) == (200, "application/json")
+    assert json.loads(body) == sorted({"USD", *(currency for _, currency, _ in RATES)})
+
+    bare = build(tmp_path / "bare.duckdb")
+    with duckdb.connect(str(bare)) as con:
+        con.execute("DELETE FROM fx_rate_versions")
+    server = serve(Metrics(), 0, "127.0.0.1", lambda: duckdb.connect(str(bare), read_only=True))
+    try:
+        assert json.loads(fetch(int(server.server_address[1]), "/api/currencies")[2]) == ["USD"]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_consumer_that_serves_no_reports_says_so_for_currencies_too() -> None:
+    """Without a warehouse to read, /api/currencies is a 503 with a one-line JSON error."""
+    server = serve(Metrics(), 0, "127.0.0.1", None)
+    try:
+        assert_clean_error(*fetch(int(server.server_address[1]), "/api/currencies"), 503)
+    finally:
+        server.shutdown()
+        server.server_close()
