@@ -71,8 +71,8 @@ def build(seed: int = 7, orders: int = 240, users: int = 20, products: int = 8) 
         if day.weekday() < 5:
             for currency, level in levels.items():
                 levels[currency] = round(level * (1 + rng.uniform(-0.01, 0.01)), 6)
-                record = (f"{currency}:{day}".encode(),
-                          _json({"date": str(day), "currency": currency, "rate": levels[currency]}))  # fmt: skip
+                value = {"date": str(day), "currency": currency, "rate": levels[currency]}
+                record = (f"{currency}:{day}".encode(), _json(value))
                 late = date(2025, 8, 11) <= day <= date(2025, 8, 15)
                 (second if late else first).rates.append(record)
         day += timedelta(days=1)
