@@ -1,7 +1,9 @@
 """``make demo-lake``: three consumers of one group write one DuckLake warehouse (catalog in the
 local PostgreSQL, Parquet files under ./data/lake, or with ``--s3`` (``make demo-lake S3=1``) in
-a bucket of the local S3 server, ``make s3-up``) while a simulator publishes, and the reports
-are read while they write; then the final reports, an audit and a maintenance pass.
+a bucket of the local S3 server, ``make s3-up``) while a simulator publishes the orders and the
+change topics of users, products and rates, and the reports are read while they write; then
+the final reports (as was and as is, in USD and EUR, over time), an audit, the batches redone
+after a conflict by cause, and a maintenance pass.
 
 The members' JSON logs go to ./data/lake-demo/member-N.log; this prints what a user would type
 and a summary of each member. Run again, it publishes the same stream again: every record is
@@ -30,7 +32,11 @@ from tools.locals3 import LocalS3
 
 ROOT = Path(__file__).resolve().parent.parent
 MEMBERS = 3
-REPORTS = ("top-users", "top-products", "top-countries", "sales-by-channel")
+REPORTS = (
+    ("top-users",), ("top-products",), ("top-countries",), ("top-countries", "--as-is"),
+    ("top-countries", "--currency", "EUR"), ("sales-by-channel",),
+    ("sales-over-time", "--grain", "week"), ("unconverted-sales",),
+)  # fmt: skip
 LIVE_SQL = (
     "SELECT count(*) AS orders_loaded, (SELECT count(*) FROM fact_sales) AS fact_rows, "
     "(SELECT count(*) FROM load_batches) AS batches FROM dim_order"
@@ -151,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bucket", default="orders-demo", help="the bucket (with --s3)")
     args = parser.parse_args(argv)
 
-    data, bootstrap = args.data.resolve(), args.bootstrap_servers
+    # (relative as given: the commands shown then carry no path of this machine)
+    data, bootstrap = args.data, args.bootstrap_servers
     logs, reference = data / "lake-demo", data / "reference"
     logs.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -161,30 +168,26 @@ def main(argv: list[str] | None = None) -> int:
         fresh, database = not found, f"{args.database}_s3"
     else:
         data_path, fresh, database = str(data / "lake"), not (data / "lake").exists(), args.database
+    changes = {kind: f"{args.topic}.{kind}" for kind in ("users", "products", "fx")}
+    topics = [flag for kind, topic in changes.items() for flag in (f"--{kind}-topic", topic)]
     server = f"host=127.0.0.1 port={args.postgres_port} user=postgres"
     create_database(f"{server} dbname=postgres", database, fresh=fresh)
     catalog = ["--catalog", f"postgres:{server} dbname={database}"]
     lake = [*catalog, "--data-path", data_path]
     create_topic(bootstrap, args.topic, MEMBERS)
-    subprocess.run(
-        cli("producer_sim", "reference", "--orders", str(args.orders), "--seed", str(args.seed),
-            "--reference-dir", str(reference), "--log-format", "json"),
-        check=True, stdout=subprocess.DEVNULL, cwd=ROOT,
-    )  # fmt: skip
     publish = cli(
         "producer_sim", "publish", "--bootstrap-servers", bootstrap, "--topic", args.topic,
         "--orders", str(args.orders), "--seed", str(args.seed), "--reference-dir",
-        str(reference), "--rate", str(args.rate), "--log-format", "json", "--progress", "never",
+        str(reference), *topics, "--rate", str(args.rate), "--log-format", "json",
+        "--progress", "never",
     )  # fmt: skip
     members = []
     print(f"\n== three members of group orders-demo-lake, logs in {logs}/member-N.log")
     for n in range(1, MEMBERS + 1):
         command = cli(
             "consumer", "run", "--bootstrap-servers", bootstrap, "--topic", args.topic,
-            "--group-id", "orders-demo-lake", "--group-instance-id", "none", *lake,
-            "--users-csv", str(reference / "users.csv"), "--products-csv",
-            str(reference / "products.csv"), "--batch-max-seconds", "1",
-            "--maintain-every", "10", "--log-format", "json",
+            "--group-id", "orders-demo-lake", "--group-instance-id", "none", *lake, *topics,
+            "--batch-max-seconds", "1", "--maintain-every", "10", "--log-format", "json",
         )  # fmt: skip
         show(command)
         log = logs / f"member-{n}.log"
@@ -230,9 +233,11 @@ def main(argv: list[str] | None = None) -> int:
             if n in failed:
                 print(f"member-{n} failed; the end of its log:\n{log.read_text()[-2000:]}")
         return 1
+    print("\n== batches redone after a conflict, by cause")
+    print(redone([log for _, log, _ in members]))
     print("\n== the final reports")
-    for name in REPORTS:
-        command = cli("consumer", "query", name, *catalog)
+    for report in REPORTS:
+        command = cli("consumer", "query", *report, *catalog)
         show(command)
         subprocess.run(command, env=env, check=True)
     print("\n== audit and a maintenance pass")
@@ -259,13 +264,25 @@ def all_committed(publisher: subprocess.Popen[bytes], published: Path, logs: lis
         return False
     summary = [e for e in events(published) if e.get("event") == "publish_summary"]
     sent = int(summary[-1]["records"]) if summary else 0
-    committed = sum(
-        int(e["records"])
-        for log in logs
-        for e in events(log)
-        if e.get("event") == "batch_committed"
-    )
-    return committed >= sent
+    changes = sum(summary[-1].get("reference_by_kind", {}).values()) if summary else 0
+    committed = [e for log in logs for e in events(log) if e.get("event") == "batch_committed"]
+    orders = sum(int(e["records"]) for e in committed)
+    reference = sum(int(e.get("reference_records", 0)) for e in committed)
+    return orders >= sent and reference >= changes
+
+
+def redone(logs: list[Path]) -> str:
+    """The batches redone after a conflict, counted by the table or the cause DuckLake names."""
+    causes: dict[str, int] = {}
+    for log in logs:
+        for event in events(log):
+            if event.get("event") == "retrying" and event.get("operation") == "warehouse_write":
+                error = str(event.get("error", ""))
+                cause = error.split("Transaction conflict - ", 1)[-1][:90] if error else "?"
+                causes[cause] = causes.get(cause, 0) + 1
+    if not causes:
+        return "none"
+    return "\n".join(f"{n} x {cause}" for cause, n in sorted(causes.items(), key=lambda c: -c[1]))
 
 
 def wait_for(log: Path, event: str, process: subprocess.Popen[bytes]) -> None:
