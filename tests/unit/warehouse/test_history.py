@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import polars as pl
 import pytest
 
@@ -22,6 +23,7 @@ from consumer.core.reporting import ReportOptions
 from consumer.core.windows import Window
 from consumer.warehouse.duckdb_file import DuckDBWarehouse
 from consumer.warehouse.reports import report_rows
+from consumer.warehouse.sqlfiles import sql_dir
 
 MINUS_INFINITY = datetime.min  # how the Python client returns TIMESTAMP '-infinity'
 
@@ -298,3 +300,55 @@ def test_the_reporting_currency_is_checked() -> None:
             ReportOptions(currency=bad)
     with pytest.raises(ValueError, match="grain"):
         ReportOptions(grain="year")
+
+
+def test_a_file_made_before_history_is_migrated_at_start(tmp_path: Path) -> None:
+    """A file of the earlier schema (scripts 001-003: dim_user and dim_product tables with
+    placeholders, fact_sales without currency) opened by this version: its reference rows
+    become each key's first version, placeholders become inferred keys of the views, lines get
+    their order's currency, and the reports read it."""
+    path = tmp_path / "old.duckdb"
+    with duckdb.connect(str(path)) as con:
+        for version in (1, 2, 3):
+            script = next(sql_dir().glob(f"{version:03d}_*.sql"))
+            con.execute(script.read_text())
+            con.execute("INSERT INTO schema_version VALUES (?, now())", [version])
+        con.execute("INSERT INTO pipeline_meta VALUES ('instance_id', 'old')")
+        con.execute(
+            "INSERT INTO dim_user VALUES ('u1', 'Ada', NULL, 'FR', NULL, false, '2025-01-01'),"
+            " ('u9', NULL, NULL, NULL, NULL, true, '2025-01-01')"
+        )
+        con.execute(
+            "INSERT INTO dim_product VALUES ('p1', 'Pen', 'office', 1.5, false, '2025-01-01')"
+        )
+        con.execute(
+            "INSERT INTO dim_order (order_id, user_id, amount, currency, created_at, line_count, "
+            "kafka_topic, kafka_partition, kafka_offset, batch_id) VALUES "
+            "('o1', 'u1', 3, 'USD', '2025-08-01 10:00', 1, 'orders', 0, 0, 1), "
+            "('o2', 'u9', 2, 'EUR', '2025-08-01 11:00', 1, 'orders', 0, 1, 1)"
+        )
+        con.execute(
+            "INSERT INTO fact_sales VALUES ('o1', 1, 'p1', 'u1', 2, 1.5, '2025-08-01 10:00'), "
+            "('o2', 1, 'p2', 'u9', 1, 2, '2025-08-01 11:00')"
+        )
+    warehouse = DuckDBWarehouse(path)
+    try:
+        feed = Feed(warehouse)
+        assert feed.rows("SELECT user_id, country, is_inferred FROM dim_user ORDER BY 1") == [
+            ("u1", "FR", False),
+            ("u9", None, True),
+        ]
+        assert feed.rows("SELECT sku, name, is_inferred FROM dim_product ORDER BY 1") == [
+            ("p1", "Pen", False),
+            ("p2", None, True),
+        ]
+        assert feed.rows("SELECT order_id, currency FROM fact_sales ORDER BY 1") == [
+            ("o1", "USD"),
+            ("o2", "EUR"),
+        ]
+        assert countries(feed) == {"FR": Decimal("3.00")}  # o2 is EUR: no rate, unconverted
+        assert feed.report("unconverted-sales") == [
+            {"currency": "EUR", "lines": 1, "total": Decimal("2")}
+        ]
+    finally:
+        warehouse.close()
