@@ -50,7 +50,7 @@ CREATE TABLE IF NOT EXISTS fx_rate_versions (
     "offset"     BIGINT,
     file         VARCHAR
 );
--- A file made before history kept one row per key: its reference rows become each key's first
+-- A warehouse made before history kept one row per key: its reference rows become each key's first
 -- version; its placeholders become what the dim_user/dim_product views infer from the orders.
 INSERT INTO user_versions
     SELECT user_id, name, email, country, signup_date, updated_at, updated_at, 0, 0,

@@ -21,6 +21,7 @@ from consumer.serving.channel import ask_redrive, socket_path
 from consumer.settings import WarehouseSettings
 from consumer.warehouse.duckdb_file import DuckDBWarehouse
 from consumer.warehouse.lake import LakeWarehouse
+from consumer.warehouse.protocol import Warehouse
 from consumer.warehouse.redrive import Selection, Tally
 from orders_common.exits import EXIT_OK, EXIT_USAGE
 from orders_common.flags import Flag, checked, fail, number
@@ -93,30 +94,25 @@ def _redrive(
     target: WarehouseSettings, selection: Selection, chunk: int, dry_run: bool
 ) -> dict[str, Any]:
     faults = Faults.from_env()  # (tests: a kill in the middle of a chunk)
+    warehouse: Warehouse
     if target.catalog is not None:
         member = f"redrive-{socket.gethostname()}-{os.getpid()}"
-        lake = LakeWarehouse(target.catalog, target.data_path, member=member, faults=faults)
+        warehouse = LakeWarehouse(target.catalog, target.data_path, member=member, faults=faults)
+    else:
+        assert target.db_path is not None
+        if not target.db_path.is_file():
+            raise ConfigError(f"--db {target.db_path} does not exist")
         try:
-            return redrive(
-                lake, selection, chunk=chunk, dry_run=dry_run, progress=_progress
-            ).summary()
-        finally:
-            lake.close()
-    assert target.db_path is not None
-    if not target.db_path.is_file():
-        raise ConfigError(f"--db {target.db_path} does not exist")
+            warehouse = DuckDBWarehouse(target.db_path, faults=faults)
+        except DatabaseLockedError:
+            # A consumer holds the file: the redrive runs in it, beside its batches.
+            request = {"topic": selection.topic, "reasons": list(selection.reasons),
+                       "since": _iso(selection.since), "until": _iso(selection.until),
+                       "chunk": chunk, "dry_run": dry_run}  # fmt: skip
+            return ask_redrive(socket_path(target.db_path), request)
     try:
-        warehouse = DuckDBWarehouse(target.db_path, faults=faults)
-    except DatabaseLockedError:
-        # A consumer holds the file: the redrive runs in it, beside its batches.
-        request = {"topic": selection.topic, "reasons": list(selection.reasons),
-                   "since": _iso(selection.since), "until": _iso(selection.until),
-                   "chunk": chunk, "dry_run": dry_run}  # fmt: skip
-        return ask_redrive(socket_path(target.db_path), request)
-    try:
-        return redrive(
-            warehouse, selection, chunk=chunk, dry_run=dry_run, progress=_progress
-        ).summary()
+        tally = redrive(warehouse, selection, chunk=chunk, dry_run=dry_run, progress=_progress)
+        return tally.summary()
     finally:
         warehouse.close()
 

@@ -26,7 +26,7 @@ from consumer.settings import WarehouseSettings
 from consumer.warehouse import redrive, statements
 from consumer.warehouse.protocol import BeforeCommit
 from consumer.warehouse.redrive import Key, Selection, Tally
-from consumer.warehouse.sqlfiles import sql_dir
+from consumer.warehouse.sqlfiles import read_script, sql_dir
 from consumer.warehouse.statements import utc_now as _now
 from consumer.warehouse.versions import write_reference
 
@@ -265,7 +265,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
     for script in sorted(sql_dir().glob("[0-9][0-9][0-9]_*.sql")):
         version = int(script.name[:3])
         if version not in applied:
-            con.execute(script.read_text())
+            con.execute(read_script(script))
             con.execute("INSERT INTO schema_version VALUES (?, ?)", [version, _now()])
     con.execute((sql_dir() / "views" / "history.sql").read_text())
     con.execute(

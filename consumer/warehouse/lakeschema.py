@@ -8,7 +8,7 @@ import hashlib
 
 import duckdb
 
-from consumer.warehouse.sqlfiles import sql_dir
+from consumer.warehouse.sqlfiles import read_script, sql_dir
 from consumer.warehouse.statements import utc_now as _now
 
 Connection = duckdb.DuckDBPyConnection
@@ -25,7 +25,7 @@ def migrate(con: Connection) -> None:
     for script in sorted((sql_dir() / "lake").glob("[0-9][0-9][0-9]_*.sql")):
         version = int(script.name[:3])
         if version not in applied:
-            con.execute(script.read_text())
+            con.execute(read_script(script))
             con.execute("INSERT INTO schema_version VALUES (?, ?)", [version, _now()])
     views = (sql_dir() / "views" / "history.sql").read_text()
     stamp = hashlib.sha256(views.encode()).hexdigest()[:16]

@@ -11,6 +11,16 @@ def sql_dir() -> Path:
     return installed if installed.is_dir() else Path(__file__).resolve().parents[2] / "sql"
 
 
+def read_script(path: Path) -> str:
+    """A schema script, with each ``-- @include NAME`` line replaced by sql/NAME (the lake's
+    scripts share the file's where the two are the same)."""
+    lines = []
+    for line in path.read_text().splitlines():
+        name = line.removeprefix("-- @include ").strip() if line.startswith("-- @include ") else ""
+        lines.append((sql_dir() / name).read_text() if name else line)
+    return "\n".join(lines)
+
+
 INCLUDES = {"{{priced}}": "_priced.sql", "{{total_sales}}": "_total_sales.sql",
             "{{window}}": "_window.sql"}  # fmt: skip
 
