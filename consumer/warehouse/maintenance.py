@@ -6,11 +6,14 @@ One pass (``maintain``), each step a DuckLake call in a transaction of its own:
    ``data_inlining_row_limit`` rows are kept in the catalog, not in files);
 2. merge adjacent files, table by table;
 3. expire the snapshots older than ``older_than`` (readers and pinned snapshots older than that
-   break: keep it above the longest report), but never one younger than ``EXPIRE_MIN_AGE``:
+   break: keep it above the longest report), but never one younger than ``MIN_AGE``:
    DuckLake detects a commit conflict from the changes recorded since the transaction's
    snapshot, and expiring them let a stale transaction commit over a change it never saw
    (measured on 1.5.5); members redo any transaction open longer than a fraction of that;
-4. delete the files no kept snapshot refers to any more;
+4. delete the files no kept snapshot refers to any more, but only those scheduled for deletion
+   ``MIN_AGE`` ago or more: a merge schedules the files it replaced at once, whatever the
+   snapshots, and a transaction that began before it still reads them (measured on 1.5.5: a
+   reader open across a merge and an immediate cleanup failed with "Cannot open file");
 5. delete orphaned files (Parquet files of a member SIGKILLed before its COMMIT), but only
    those older than ``ORPHAN_MIN_AGE`` whatever ``older_than`` says: a batch still in flight
    has written its files and not yet committed them, and to the catalog they look orphaned.
@@ -48,7 +51,7 @@ LAKE = f"'{ALIAS}'"
 # members updated in every batch.
 SKIPPED = ("dim_guard",)
 ORPHAN_MIN_AGE = timedelta(minutes=10)
-EXPIRE_MIN_AGE = timedelta(seconds=5 * MAX_TRANSACTION_SECONDS)
+MIN_AGE = timedelta(seconds=5 * MAX_TRANSACTION_SECONDS)
 CONFLICT_ATTEMPTS = 30
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -65,9 +68,9 @@ def duration(text: str) -> timedelta:
 class MaintainSettings:
     older_than: timedelta = timedelta(hours=1)
     conflict_attempts: int = CONFLICT_ATTEMPTS
-    # Snapshots younger than this are kept whatever older_than says (module docstring); tests
-    # of expiry on a lake no member writes lower it.
-    expire_min_age: timedelta = EXPIRE_MIN_AGE
+    # Snapshots, and files replaced by a merge, younger than this are kept whatever older_than
+    # says (module docstring); tests of a lake no member writes lower it.
+    min_age: timedelta = MIN_AGE
 
     def __post_init__(self) -> None:
         if self.older_than < timedelta(0):
@@ -176,12 +179,11 @@ def maintain(con: duckdb.DuckDBPyConnection, settings: MaintainSettings) -> Repo
         rows = step("merge", table, f"ducklake_merge_adjacent_files({LAKE}, '{table}')")
         report.files_merged += sum(int(r[2]) for r in rows)
         report.files_created += sum(int(r[3]) for r in rows)
-    cutoff = _ago(max(settings.older_than, settings.expire_min_age))
+    cutoff = _ago(max(settings.older_than, settings.min_age))
+    replaced = _ago(settings.min_age)
     expired = step("expire", None, f"ducklake_expire_snapshots({LAKE}, older_than => {cutoff})")
     report.snapshots_expired = len(expired)
-    # Files are scheduled for deletion only once no kept snapshot refers to them, so deleting
-    # every scheduled file keeps whatever the expiry kept readable.
-    deleted = step("cleanup", None, f"ducklake_cleanup_old_files({LAKE}, cleanup_all => true)")
+    deleted = step("cleanup", None, f"ducklake_cleanup_old_files({LAKE}, older_than => {replaced})")
     report.old_files_deleted = len(deleted)
     orphan_cutoff = _ago(max(settings.older_than, ORPHAN_MIN_AGE))
     orphans = step(

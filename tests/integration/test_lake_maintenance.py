@@ -23,7 +23,7 @@ from consumer.warehouse.maintenance import (
 pytestmark = pytest.mark.integration
 BATCHES = 12
 ROWS = 50  # above DuckLake's default inlining limit of 10: every batch writes a Parquet file
-NOW = MaintainSettings(older_than=timedelta(0), expire_min_age=timedelta(0))
+NOW = MaintainSettings(older_than=timedelta(0), min_age=timedelta(0))
 
 
 @pytest.fixture
@@ -130,3 +130,28 @@ def test_a_member_maintains_the_lake_only_while_it_owns_partition_zero(
             maintainer.stop()
         assert (report is None) == (member == "member-a")
         assert file_counts(writer)["fact_sales"] == expected
+
+
+def test_a_transaction_open_across_a_pass_still_reads_the_files_a_merge_replaced(
+    writer: duckdb.DuckDBPyConnection, lake_catalog: str, tmp_path: Path
+) -> None:
+    """A merge schedules the files it replaced for deletion at once: with the default minimum
+    age they stay on disk for a transaction that began before it (a member's batch, a report),
+    and go in a later pass."""
+    micro_batches(writer, "fact_sales")
+    reader = lake.connect(f"postgres:{lake_catalog}", None, read_only=True)
+    try:
+        reader.execute("BEGIN TRANSACTION")
+        first = reader.execute("SELECT count(*) FROM fact_sales").fetchall()
+        maintain(writer, MaintainSettings(older_than=timedelta(0)))  # the default minimum age
+        assert file_counts(writer)["fact_sales"] == 1  # merged in the catalog
+        again = reader.execute("SELECT count(*), sum(k) FROM fact_sales").fetchall()
+        assert first == [(BATCHES * ROWS,)] and again == [
+            (BATCHES * ROWS, sum(range(BATCHES * ROWS)))
+        ]
+        reader.execute("COMMIT")
+    finally:
+        reader.close()
+    assert len(parquet_files(tmp_path / "lake", "fact_sales")) == BATCHES + 1  # not yet deleted
+    maintain(writer, NOW)  # (a later pass, past the minimum age)
+    assert len(parquet_files(tmp_path / "lake", "fact_sales")) == 1

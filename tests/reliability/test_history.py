@@ -126,8 +126,10 @@ def test_three_lake_members_give_the_oracles_answer_in_two_phases_after_kills(
     whoever owns partition 0 next carries on from the ledgers."""
     stream = Stream(kafka_bootstrap, topic_factory)
     lake = Lake(lake_catalog, tmp_path / "lake")
+    # A short session: a killed member's partitions move on after 6 s, not librdkafka's 45.
     members = Members(kafka_bootstrap, stream.orders, group_id, lake, tmp_path,
-                      extra=(*stream.flags(), "--batch-max-records", "100"))  # fmt: skip
+                      extra=(*stream.flags(), "--batch-max-records", "100",
+                             "--kafka-option", "session.timeout.ms=6000"))  # fmt: skip
     first, second = historystream.build()
     try:
         for m in (1, 2, 3):
