@@ -1,6 +1,7 @@
 """``make bench``: the pipeline side by side with a bare and a naive consumer, in one run.
 
-Prints a report (Markdown tables) and writes every figure to a JSON file.
+Prints a report (Markdown tables, each under a line naming this command, the date and the
+commit: docs/performance.md takes them as they are) and writes every figure to a JSON file.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import dedup, lake, latency, measure
+from bench.report import report
+from tools import provenance
 
 ROOT = Path(__file__).resolve().parent.parent
 KNOBS = ((1_000, 0.5), (5_000, 0.5), (10_000, 0.5), (20_000, 0.5), (50_000, 1.0))
@@ -96,19 +99,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     bootstrap = args.bootstrap_servers
-    result: dict[str, Any] = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": sys.version.split()[0],
-            "platform": platform.platform(),
-        }
+    machine = {
+        "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
     }
+    command = provenance.command_line(
+        ["python", "-m", "bench", *(sys.argv[1:] if argv is None else argv)]
+    )
+    caption = provenance.caption(
+        command, note=f"{machine['cpus']} CPUs, Python {machine['python']}"
+    )
+    result: dict[str, Any] = {"machine": machine, "caption": caption}
 
     topic, size = fill(bootstrap, args.orders, args.seed)
     runs: list[dict[str, Any]] = []
     for n in range(args.repeats):
-        # The bare rate alone varies by about 30% from run to run on a shared machine: the
-        # pipeline is compared with the better of a bare read just before and one just after.
+        # The bare rate alone varies widely from run to run on a shared machine (measured: see
+        # docs/performance.md): the pipeline is compared with the better of a bare read just
+        # before and one just after.
         before = measure.bare(bootstrap, topic, size)
         pipe = measure.pipeline(bootstrap, topic)
         after = measure.bare(bootstrap, topic, size)
@@ -237,83 +246,9 @@ def main(argv: list[str] | None = None) -> int:
 
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2))
-    print(report(result))
+    print(report(result, caption))
     print(f"\nwritten to {args.output}")
     return 0
-
-
-def report(result: dict[str, Any]) -> str:
-    m = result["median"]
-    lines = [
-        f"\n## make bench: {result['records']:,} records, median of {len(result['runs'])} runs\n",
-        "| measure | value | target |",
-        "|---|---|---|",
-        "| bare confluent-kafka consumer, better of before and after "
-        f"| {m['bare_rate']:,.0f} rec/s | ceiling |",
-        f"| pipeline (every guarantee on) | {m['pipeline_rate']:,.0f} rec/s, "
-        f"{m['fact_rate']:,.0f} fact rows/s | |",
-        f"| pipeline / bare | {m['ratio']:.3f} | >= 0.5 |",
-        "| pipeline CPU (consumer and workers, user + system) "
-        f"| {m['cpu_us_per_record']:.1f} us per record | |",
-        f"| naive per-message consumer | {m['naive_rate']:,.0f} rec/s | |",
-        f"| pipeline / naive | {m['pipeline_vs_naive']:,.0f}x | >= 50x |",
-        f"| peak memory (consumer + parsing workers, PSS) | {m['peak_rss_mib']:,.0f} MiB "
-        "| <= 600 MiB |",
-    ]
-    if "memory" in result:
-        mem = result["memory"]
-        lines.append(
-            f"| peak memory at {mem['small_records']:,} vs {mem['large_records']:,} records"
-            f" | {mem['small_peak_rss_mib']:,.0f} vs {mem['large_peak_rss_mib']:,.0f} "
-            "MiB | flat, <= 600 MiB |"
-        )
-    if "latency" in result:
-        lat = result["latency"]
-        lines.append(
-            f"| latency at {lat['rate']:,.0f} orders/s, produce to commit | p50 "
-            f"{lat['p50_ms']:,.0f} ms, p99 {lat['p99_ms']:,.0f} ms | p99 <= 1000 ms |"
-        )
-    if "lake" in result:
-        lines += [
-            "\n| lake members | rec/s | / bare | batches | lake write+commit p50 / p99 "
-            "| conflicts retried | files before -> after maintenance | four reports before -> "
-            "after |",
-            "|---|---|---|---|---|---|---|---|",
-        ]
-        lines += [
-            f"| {r['members']} | {r['rate']:,.0f} | {r['ratio']:.3f} | {r['batches']:,} "
-            f"| {r['write_p50_ms']:,.0f} / {r['write_p99_ms']:,.0f} ms "
-            f"| {r['conflicts_retried']} | {r['files_before']:,} -> {r['files_after']:,} "
-            f"(on disk {r['on_disk_before']:,} -> {r['on_disk_after']:,}) "
-            f"| {r['reports_ms_before']:,.0f} -> {r['reports_ms_after']:,.0f} ms |"
-            for r in result["lake"]
-        ]
-    if "knobs" in result:
-        lines += [
-            "\n| --batch-max-records | --batch-max-seconds | rec/s | peak memory (PSS) |",
-            "|---|---|---|---|",
-        ]
-        lines += [
-            f"| {k['batch_max_records']:,} | {k['batch_max_seconds']} | {k['rate']:,.0f} "
-            f"| {k['peak_rss_mib']:,.0f} MiB |"
-            for k in result["knobs"]
-        ]
-    if "latency_knobs" in result:
-        lines += [
-            "\n| --batch-max-seconds | latency p50 | latency p99 (2,000 orders/s) |",
-            "|---|---|---|",
-        ]
-        lines += [
-            f"| {k['batch_max_seconds']} | {k['p50_ms']:,.0f} ms | {k['p99_ms']:,.0f} ms |"
-            for k in result["latency_knobs"]
-        ]
-    if "dedup" in result:
-        lines += ["\n| processed_orders keys | write time per 10k-record batch |", "|---|---|"]
-        lines += [
-            f"| {d['processed_orders']:,} | {d['write_ms_median']:,.0f} ms |"
-            for d in result["dedup"]
-        ]
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -2,9 +2,9 @@
 
 The parse (``consumer.core.transform.parse_values``, what a parsing worker runs) is the larger
 half of the pipeline's CPU, and on a shared 2-core machine its time per record swings by a
-factor of two or more between sessions (measured: 8.6-9.2 us one day, 20-28 us the next, the
-same code). valgrind counts instructions instead, which repeat to within a fraction of a
-percent: the measure to compare two versions of the parser with. It reads one batch of the
+factor of two or more between sessions, the same code (docs/performance.md). valgrind counts
+instructions instead, which repeat between runs: the measure to compare two versions of the
+parser with. It reads one batch of the
 bench topic (``make bench`` fills it; the start of partition 0), runs the parse under callgrind
 once with and once without that batch, and divides the difference by the batch's records.
 Polars runs on one thread there, so that its thread pool adds nothing to count.
@@ -28,6 +28,7 @@ from confluent_kafka import TopicPartition
 from bench import measure
 from bench.__main__ import ROOT, fill
 from consumer.core.transform import parse_values
+from tools import provenance
 
 
 def sample(bootstrap: str, topic: str, records: int) -> list[bytes | None]:
@@ -111,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         f"parse_values: {per_record:,.0f} instructions per record "
         f"({len(values):,} records of {topic}; callgrind, POLARS_MAX_THREADS=1)"
     )
+    words = ["python", "-m", "bench.instructions", *(sys.argv[1:] if argv is None else argv)]
+    print(provenance.caption(provenance.command_line(words)))
     return 0
 
 

@@ -1,4 +1,5 @@
-"""``orders-consumer`` / ``python -m consumer``: ``run``, ``query``, ``report``, ``sql``, ``audit``.
+"""``orders-consumer`` / ``python -m consumer``: ``run``, ``query``, ``report``, ``sql``,
+``audit``, ``maintain``, ``redrive``.
 
 Exit codes: 0 success; 1 run-time failure (broker unreachable, database locked or unwritable);
 2 bad usage or configuration. Errors are one line on stderr, never a traceback.
@@ -71,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser(
         "report",
         help="write the dashboard as one self-contained HTML file",
-        description="Write the dashboard (the four reports as charts, totals and rejects by "
+        description="Write the dashboard (the reports as charts, totals and rejects by "
         "reason) as one HTML file that loads nothing: to open offline or share.",
     )
     report.add_argument("--html", required=True, type=Path, metavar="FILE", help="output file")

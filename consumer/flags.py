@@ -156,7 +156,7 @@ def currency_code(text: str) -> str:
 
 REPORTING = (
     Flag("--currency", "reporting currency: every money figure is converted into it at the "
-         "rates of the order's date (CONTRACT §5)", checked(currency_code), "CODE",
+         "rates of the order's date (docs/interface.md §5)", checked(currency_code), "CODE",
          env="ORDERS_REPORT_CURRENCY", default=DEFAULT_CURRENCY),
     Flag("--as-is", "group by the current version of a dimension (top-countries: the user's "
          "country now) instead of the one in effect when the order was placed", switch=True,

@@ -100,9 +100,8 @@ class WarehouseSettings:
     db_path: Path | None = None
     catalog: str | None = None
     data_path: str | None = None
-    # DuckDB's buffer pool counts in the consumer's peak memory: at 256 MB the consumer peaked
-    # at 650 MiB RSS on 1M orders (480 MiB on 200k); at 128 MB, 580 MiB; with a parsing worker
-    # beside it, 96 MB keeps the two at 587 MiB PSS (make bench, issue 14).
+    # DuckDB's buffer pool counts in the consumer's peak memory: 96 MB keeps the consumer and
+    # its parsing worker within make bench's memory budget (measured: see docs/performance.md).
     memory_limit: str = "96MB"
     maintain_every: float | None = None  # seconds between a lake member's maintenance passes
     maintain_older_than: float = 3600.0  # seconds of snapshots that maintenance keeps

@@ -49,21 +49,21 @@ CONFLICT_MARGIN_SECONDS = 10.0
 def tune_process() -> None:
     """Process-wide settings measured to matter for throughput."""
     # Parsing a batch allocates tens of thousands of short-lived, acyclic objects; with the
-    # default thresholds the cyclic GC rescans them many times per batch (measured: -20%
-    # throughput). Long-lived objects are frozen out of it, and it runs less often.
+    # default thresholds the cyclic GC rescans them many times per batch (measured: see
+    # docs/performance.md). Long-lived objects are frozen out of it, and it runs less often.
     gc.collect()
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, 50, 1000)
     # The writer thread needs the GIL back briefly after every DuckDB or Polars call; with
-    # the default 5 ms switch interval it queues behind the parsing loop each time
-    # (measured: batch writes 25% slower, throughput 15% lower).
+    # the default 5 ms switch interval it queues behind the parsing loop each time, and
+    # batch writes slow down (measured: see docs/performance.md).
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
 
 
 def limit_malloc_arenas() -> None:
     """Two glibc malloc arenas instead of one per thread (8 per core): librdkafka, DuckDB and
-    Polars threads each grow an arena that keeps freed memory (measured at 1M orders: peak
-    PSS -14 MiB, no change in rate). Only arenas made after this call are affected, so it runs
+    Polars threads each grow an arena that keeps freed memory (measured: a lower peak, the
+    same rate; docs/performance.md). Only arenas made after this call are affected, so it runs
     before any thread starts; a C library without mallopt is left as it is."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, MALLOC_ARENAS)

@@ -38,6 +38,7 @@ from consumer.warehouse.objectstore import VARIABLES
 from tests.harness import create_topic
 from tests.noskips import pytest_make_collect_report, pytest_runtest_makereport  # noqa: F401
 from tests.reliability.harness import FIGURES, Figures, format_table
+from tools import provenance
 from tools.localkafka import LocalKafka
 from tools.localpg import LocalPostgres
 from tools.locals3 import Credentials, LocalS3
@@ -258,7 +259,18 @@ def report(request: pytest.FixtureRequest) -> Callable[[Figures], None]:
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """The reliability table in Markdown, under the line that names this pytest command, the
+    date, the commit and the outcome: docs/reliability.md takes both as they are."""
     figures = config.stash.get(FIGURES, [])
     if figures:
+        words = ["python", "-m", "pytest", *config.invocation_params.args]
+        stats = terminalreporter.stats
+        outcome = ", ".join(
+            f"{len(stats.get(kind, []))} {label}"
+            for kind, label in (("passed", "passed"), ("failed", "failed"), ("error", "errors"))
+        )
+        caption = provenance.caption(
+            provenance.command_line(words, os.environ), note=f"{outcome} in this run"
+        )
         terminalreporter.section("reliability figures")
-        terminalreporter.write_line(format_table(figures))
+        terminalreporter.write_line(f"{caption}\n\n{format_table(figures)}")

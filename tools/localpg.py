@@ -45,8 +45,9 @@ logging_collector = off
 
 # Only for throw-away test clusters. A server crash or restart keeps every commit (the WAL is in
 # the OS cache); only a machine crash could lose data. DROP DATABASE forces a checkpoint, which
-# took 18 s here with fsync on. Not synchronous_commit = off: a restart in immediate mode then
-# lost a commit acknowledged just before (measured, tests/integration/test_lake_attach.py).
+# took seconds here with fsync on (docs/performance.md). Not synchronous_commit = off: a
+# restart in immediate mode then lost a commit acknowledged just before (measured,
+# tests/integration/test_lake_attach.py).
 FAST_SETTINGS = """
 fsync = off
 full_page_writes = off

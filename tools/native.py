@@ -8,7 +8,7 @@
 The native tier is optional. Without cargo, with a Rust older than native/Cargo.toml's
 rust-version, offline, or whatever else fails the build, it warns with one line on stderr,
 removes a build of older sources, and exits 0: the Python tiers then parse everything (the same
-rows, slower; see the README's Throughput section). The failure is remembered for these
+rows, slower; see docs/performance.md). The failure is remembered for these
 sources and this toolchain, so the next runs (every make target runs make install) neither try
 again nor warn again until native/ or the toolchain changes, or --retry is given.
 

@@ -211,7 +211,7 @@ def _validate_items(items: object) -> list[tuple[str, int, Decimal]]:
                 INVALID_ITEM, f"item {position}: sku {_short(sku)} is missing or empty"
             )
         raw_quantity = item.get("quantity")
-        quantity = integral(raw_quantity)  # 2.0 is the integer 2 (README)
+        quantity = integral(raw_quantity)  # 2.0 is the integer 2 (docs/interface.md §1)
         if quantity is None or not 1 <= quantity <= MAX_QUANTITY:
             raise _RejectError(
                 INVALID_ITEM,

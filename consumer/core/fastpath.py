@@ -26,8 +26,9 @@ from consumer.core.numbers import plain_money
 from consumer.core.reasons import INVALID_CREATED_AT, INVALID_ITEM
 
 # Checked on the whole column by Polars (Rust regex; [0-9] is ASCII there as in Python): a
-# pattern in the typed decoder calls Python's re per value, 14% of the polling thread's time
-# (py-spy, 1M orders). A record whose created_at fails goes to the exact validator.
+# pattern in the typed decoder calls Python's re per value, a visible share of the parse in
+# the profile (docs/performance.md). A record whose created_at fails goes to the exact
+# validator.
 RFC3339 = (
     r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
     r"(\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?\z"
@@ -170,7 +171,7 @@ def _utc_timestamp(text: pl.Expr) -> pl.Expr:
 
 def _money_text(column: Sequence[Any]) -> list[str | None]:
     """Money as text for Polars, which parses it into DECIMAL(18,4) at Rust speed: building a
-    Decimal column from Python Decimals costs 2 us a value, 30 times more (measured)."""
+    Decimal column from Python Decimals costs many times more (measured: docs/performance.md)."""
     return [None if value is UNSET or value is None else str(value) for value in column]
 
 

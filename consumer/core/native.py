@@ -69,9 +69,8 @@ def key_hasher() -> Callable[[pl.Series], pl.Series] | None:
     """The native ``transform.key_hashes`` of a whole column of ids (a UInt64 Series named
     ``key_hash``); None when the extension is not built.
 
-    In Python, hashlib's MD5 and the int and list around it cost about 7,200 instructions a
-    record of the parse (make bench-parse: 23,603 before the key hash moved into the parse,
-    30,786 after).
+    In Python, hashlib's MD5 and the int and list around it were about a quarter of the
+    parse's instructions (make bench-parse; docs/performance.md).
     """
     try:
         key_hashes = importlib.import_module("consumer.core._native").key_hashes

@@ -61,8 +61,8 @@ def parse_values(
         parts = [exact.frames()]
     orders, lines, rejects = (pl.concat(frames) for frames in zip(*parts, strict=True))
     # Each record's lines come in line order, and each record takes one path: a stable sort by
-    # idx alone gives (idx, line_number) order. Sorting on both keys cost 3% of the parse
-    # (make bench-parse: 66,854 -> 64,792 instructions a record).
+    # idx alone gives (idx, line_number) order, cheaper than sorting on both keys (make
+    # bench-parse; docs/performance.md).
     orders = orders.sort("idx")
     hash_column = native.key_hasher() if fast and use_native else None
     return Parsed(
@@ -80,9 +80,9 @@ def key_hashes(order_ids: Sequence[str]) -> list[int]:
     """The key ``processed_orders`` is looked up by: the low 64 bits of each id's MD5, as DuckDB's
     ``md5_number_lower(order_id)`` gives them (the bytes 8 to 15 of the digest, little-endian).
 
-    Computed here, in the parsing worker, rather than by the writer in SQL: DuckDB took 26 ms
-    of the writer's CPU for the 20,000 ids of a batch, twice a batch (the lookup and the
-    insert), against 10 ms here (measured, 1M orders). The fast path hashes the whole column
+    Computed here, in the parsing worker, rather than by the writer in SQL: DuckDB took more
+    of the writer's CPU for a batch's ids, twice a batch (the lookup and the insert), than
+    this takes in the worker (measured: docs/performance.md). The fast path hashes the whole column
     natively where the extension is built (``native.key_hasher``); this is the reference, and
     what the exact path and a consumer without the extension use.
     """

@@ -22,8 +22,8 @@ def consumer_config(settings: KafkaSettings, instance_id: str | None) -> dict[st
         "isolation.level": "read_committed",
         # Enough read-ahead to keep a batch ready, bounded so memory stays flat (the defaults
         # let librdkafka buffer about 100k records per partition). 16 MB a partition is about
-        # three 20,000-record batches of 3 partitions ahead; 32 MB cost 31 MiB more at peak
-        # (1M orders) for no measurable rate.
+        # three 20,000-record batches of 3 partitions ahead; more cost memory for no
+        # measurable rate (docs/performance.md).
         "fetch.max.bytes": 16 * 1024 * 1024,
         "max.partition.fetch.bytes": 4 * 1024 * 1024,
         "queued.max.messages.kbytes": 16 * 1024,

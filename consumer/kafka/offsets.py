@@ -15,7 +15,7 @@ from orders_common import kafka
 
 READ_BATCH = 10_000
 # consume() waits its whole timeout unless READ_BATCH records come first, even past the end:
-# at 1 s, auditing a 3-partition transactional topic of 1.6k records took 6.8 s, all waiting.
+# at 1 s, auditing a small transactional topic was nearly all waiting (docs/performance.md).
 POLL_SECONDS = 0.2
 # A partition of a topic created a moment ago may have no leader yet: its watermarks are asked
 # again (found by the metrics test, which creates the topic while the consumer waits for it).

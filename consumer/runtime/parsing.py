@@ -1,10 +1,9 @@
 """Where micro-batches are parsed: in worker processes beside the polling one, or inline.
 
-Parsing is Python through and through (msgspec structs, Decimals, building Polars frames from
-Python lists) and it held the polling thread's GIL for about 90% of the time: the profile of
-the 1M-order bench (py-spy) had the transform at 5,117 of 6,047 samples of that thread, and
-the consumer at 0.29 of a bare reader's rate. A worker process has a GIL of its own, so batch
-N+1 is parsed while batch N is written and batch N+2 is polled.
+Parsing is mostly Python (msgspec structs, Decimals, building Polars frames) and, on the
+polling thread, it held that thread's GIL most of the time (the profile is in
+docs/performance.md). A worker process has a GIL of its own, so batch N+1 is parsed while
+batch N is written and batch N+2 is polled.
 
 Only raw values go to a worker and only the three frames come back (Polars pickles them as
 Arrow IPC); keys, positions and everything the guarantee depends on stay in the consumer.
@@ -30,12 +29,11 @@ from consumer.core.transform import Parsed, parse_values
 from consumer.errors import TerminalError
 
 _PR_SET_PDEATHSIG = 1
-# Batches handed over beyond one per worker. A checkpoint stalls the writer for 1-3 s every
-# dozen batches at 1M orders; meanwhile the workers parse ahead, and the writer then catches
-# up (measured, 1M orders, 1 worker, Python parse: 52.7k rec/s with none, 56.7k and 60.9k
-# with 3). With the native tier a batch parses in a fraction of its write, and one is enough:
-# 51.2k and 47.8k rec/s with 1 against 53.2k and 49.7k with 3 (alternated), but a peak PSS of
-# 577-579 MiB against 599-608, over the 600 MiB budget of make bench.
+# Batches handed over beyond one per worker. A checkpoint stalls the writer for seconds every
+# dozen batches; meanwhile the workers parse ahead, and the writer then catches up. With the
+# native tier a batch parses in a fraction of its write, and one is enough: more gained no
+# measurable rate and took the peak memory over make bench's budget (measured: see
+# docs/performance.md).
 READ_AHEAD = 1
 
 
@@ -132,8 +130,8 @@ def _start_worker(parent: int) -> None:
     gc.collect()
     gc.freeze()
     # A parse allocates tens of thousands of acyclic objects; the cyclic GC rescanning them
-    # cost about 20% of parsing (measured: 8.6-9.2 us a record with it off, 10.5-12 frozen
-    # with high thresholds). It runs once per batch instead, when they are garbage already.
+    # slowed parsing even frozen and with high thresholds (measured: see docs/performance.md).
+    # It runs once per batch instead, when they are garbage already.
     gc.disable()
 
 

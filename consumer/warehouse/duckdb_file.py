@@ -63,19 +63,19 @@ class DuckDBWarehouse:
         self.path = path
         self._faults = faults
         # A checkpoint rewrites the data written since the last one; at the default 16 MB of
-        # WAL that happens every few batches (measured: 20% of write time at 1M orders).
-        # 64 MB keeps crash recovery (WAL replay) short. The memory limit keeps RSS flat as
-        # the database grows: DuckDB otherwise caches up to 80% of RAM (the default is in
-        # settings.py; 32 MB saved 35 MiB more than 96 MB but ran at 47k rec/s against 51-60k
-        # at 1M orders). One thread: a batch's
-        # statements are small, and a second DuckDB worker competes with the polling thread
-        # for the two cores (measured at 1M orders: process CPU 37 s -> 32 s, wall -15%).
+        # WAL that happens every few batches, a large share of the write time. 64 MB still
+        # keeps crash recovery (WAL replay) short. The memory limit keeps RSS flat as the
+        # database grows: DuckDB otherwise caches up to 80% of RAM (the default is in
+        # settings.py; a smaller one saved little memory and cost throughput). One thread: a
+        # batch's statements are small, and a second DuckDB worker competes with the polling
+        # thread for the two cores.
         #
         # A new file is written in DuckDB 1.5's storage format rather than the default of
         # 0.10.2 (a file keeps the format it was made with): its string compression
         # (dictionary and FSST in one pass) analyses each column once where the old analysed
-        # it for each method. Under callgrind, ten 20,000-record batches and the close cost
-        # 9.70 G instructions against 11.13 G, the choice of compression 0.53 G against 2.01 G.
+        # it for each method.
+        #
+        # Each choice was measured: docs/performance.md, "Why the code is set as it is".
         self._config: dict[str, str | bool | int | float | list[str]] = {
             "storage_compatibility_version": STORAGE_VERSION,
             "checkpoint_threshold": "64MB",

@@ -224,7 +224,8 @@ def attach_lake(
             text = str(exc)
             if "required extension 'httpfs'" in text and HTTPFS.name not in _loaded(con):
                 # A reader without DATA_PATH learns only now that the lake's data are on S3
-                # (measured: loading httpfs costs ~190 ms, so it is not loaded by default).
+                # (loading httpfs is not free, so it is not loaded by default: measured, see
+                # docs/performance.md).
                 load_extension(con, HTTPFS)
                 continue
             racing = "Failed to initialize DuckLake" in text and any(s in text for s in INIT_RACE)

@@ -202,7 +202,7 @@ def test_true_is_not_the_number_one() -> None:
 
 @pytest.mark.parametrize("quantity", ["2.0", "20e-1", "2.000"])
 def test_an_integer_valued_quantity_is_that_integer(quantity: str) -> None:
-    """quantity 2.0 is the JSON integer 2 by value (README decision): loaded as 2."""
+    """quantity 2.0 is the JSON integer 2 by value (docs/interface.md §1): loaded as 2."""
     for parsed in both_paths([doc(quantity=quantity)]):
         assert parsed.lines["quantity"].to_list() == [2]
 
