@@ -93,6 +93,19 @@ def test_each_reject_is_produced_with_its_key_value_and_origin(clients: Clients)
     assert dict(produced[1]["headers"])["__connect.errors.offset"] == b"11"
 
 
+def test_a_reference_reject_names_its_own_topic(clients: Clients) -> None:
+    """An invalid_reference record of a change topic is a dead letter of that topic: the
+    headers name it, not the orders topic, in the same batch as an order's reject."""
+    mixed = THREE.head(1).with_columns(pl.lit("orders").alias("topic")).vstack(
+        rejects((b"u-1", b"{", 1, 4, "invalid_reference", "not JSON")).with_columns(
+            pl.lit("users-cdc").alias("topic")
+        )
+    )
+    dead_letters().publish(mixed, 1)
+    topics = [dict(p["headers"])["__connect.errors.topic"] for p in clients.producer.produced]
+    assert topics == [b"orders", b"users-cdc"]
+
+
 def test_the_stage_header_tells_unreadable_payloads_from_invalid_orders(clients: Clients) -> None:
     """Undecodable records (empty, not JSON) are VALUE_CONVERTER failures; orders that parse
     but break a rule are TRANSFORMATION failures."""
